@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
-
 from agentinstruct_schemas import LLMCallRecord
+from pydantic import BaseModel
 
 T = TypeVar("T", bound=BaseModel)
 
