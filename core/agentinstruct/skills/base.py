@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from agentinstruct_schemas import Candidate, CheckResult, Instruction, LLMCallRecord, Seed, Transformed
 from pydantic import BaseModel, Field
 
 from agentinstruct.llm.base import LLM, Role
 from agentinstruct.prompts import load_prompt
+from agentinstruct_schemas import Candidate, CheckResult, Instruction, LLMCallRecord, Seed, Transformed
 
 
 # ----

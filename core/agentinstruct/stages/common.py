@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from agentinstruct_schemas import Lineage, Rejection, derive_id
 from pydantic import ValidationError
 
 from agentinstruct.llm.errors import LLMError
 from agentinstruct.skills.base import AgentOutputError
+from agentinstruct_schemas import Lineage, Rejection, derive_id
 
 T = TypeVar("T")
 

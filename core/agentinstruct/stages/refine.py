@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
-from agentinstruct_schemas import Candidate, ChatMessage, Instruction, Rejection, derive_id
-
 from agentinstruct.llm.base import Role
 from agentinstruct.prompts import load_prompt
 from agentinstruct.skills.base import Calls, EditedItem, Skill, StageContext, Suggestions
 from agentinstruct.stages.common import StageResult, rejection
+from agentinstruct_schemas import Candidate, ChatMessage, Instruction, Rejection, derive_id
 
 STAGE = "refine"
 SUGGESTER_PROMPT = "common/refine_suggest"

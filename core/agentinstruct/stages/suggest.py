@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from agentinstruct_schemas import Instruction, Transformed, derive_id
-
 from agentinstruct.prompts import load_prompt
 from agentinstruct.skills.base import Calls, InstructionType, Skill, StageContext
 from agentinstruct.stages.common import StageResult, rejection
+from agentinstruct_schemas import Instruction, Transformed, derive_id
 
 STAGE = "suggest"
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agentinstruct_schemas import Instruction
-
 from agentinstruct.llm.base import Role
 from agentinstruct.prompts import load_prompt
 from agentinstruct.skills.base import Calls, Critique, StageContext, TeacherAnswer, TeacherOutput
+from agentinstruct_schemas import Instruction
 
 if TYPE_CHECKING:
     from agentinstruct.skills.base import Skill

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from agentinstruct_schemas import Lineage, Seed, Transformed, derive_id
-
 from agentinstruct.skills.base import Calls, Skill, StageContext, TransformAgent
 from agentinstruct.stages.common import StageResult, rejection
+from agentinstruct_schemas import Lineage, Seed, Transformed, derive_id
 
 STAGE = "transform"
 

@@ -12,13 +12,12 @@ import json
 import re
 from typing import Protocol
 
-from agentinstruct_schemas import Candidate, CheckResult, Pair, Rejection, derive_id
-from agentinstruct_schemas.ids import normalize_text
-
 from agentinstruct.llm.base import Role
 from agentinstruct.prompts import load_prompt
 from agentinstruct.skills.base import Calls, JudgeVerdict, Skill, StageContext
 from agentinstruct.stages.common import failure_reason
+from agentinstruct_schemas import Candidate, CheckResult, Pair, Rejection, derive_id
+from agentinstruct_schemas.ids import normalize_text
 
 STAGE = "validate"
 JUDGE_PROMPT = "common/judge"
