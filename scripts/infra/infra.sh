@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local development and test infrastructure: a single-node Apache Kafka broker (KRaft, jars from Maven
-# Central) and FerretDB v1 (MongoDB wire protocol, SQLite backend, built with `go install`).
+# Central) and FerretDB v1 (MongoDB wire protocol, SQLite backend, built from the Go module proxy).
 #
 #   infra.sh install                       fetch/build both into the cache (idempotent)
 #   infra.sh up     [kafka] [ferretdb]      start (installing first if needed); no-op when already up
@@ -15,11 +15,13 @@
 #   KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093), MONGO_PORT (27018)
 #   AGENTINSTRUCT_INFRA_TIMEOUT  seconds to wait for a service to become ready (default 120)
 #   AGENTINSTRUCT_PYTHON  interpreter for the readiness probes (default python3)
+#   AGENTINSTRUCT_KAFKA_LOG_LEVEL  root log level of the broker's server.log (default WARN)
 #   JAVA_HOME             Java 17+ for Kafka (default: java on PATH)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+HOME="${HOME:-$(cd ~ && pwd)}"
 CACHE_DIR="${AGENTINSTRUCT_CACHE:-$HOME/.cache/agentinstruct}"
 STATE_DIR="${AGENTINSTRUCT_STATE:-$REPO_ROOT/.infra}"
 HOST=127.0.0.1
@@ -41,12 +43,22 @@ DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.11.0
 FERRETDB_VERSION=v1.24.2
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_BIN="$CACHE_DIR/bin/ferretdb"
+FERRETDB_PATCHER="$SCRIPT_DIR/ferretdb/patch_source.py"
 
 ALL_SERVICES=(kafka ferretdb)
 
 log() { printf '[infra] %s\n' "$*" >&2; }
 die() { printf '[infra] error: %s\n' "$*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' is required but not on PATH${2:+ ($2)}"; }
+
+need_java17() {
+    need "$JAVA" "install a Java 17+ runtime or set JAVA_HOME"
+    local spec
+    spec="$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')"
+    if ! [[ "$spec" =~ ^[0-9]+$ ]] || ((spec < 17)); then
+        die "Kafka $KAFKA_VERSION needs Java 17 or newer; $JAVA is Java ${spec:-unknown} (set JAVA_HOME)"
+    fi
+}
 
 now_ms() { date +%s%3N; }
 elapsed() { local start=$1; local ms=$(( $(now_ms) - start )); printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
@@ -73,11 +85,12 @@ service_port() {
 }
 service_dir() { echo "$STATE_DIR/$1"; }
 pid_file() { echo "$STATE_DIR/$1/$1.pid"; }
-# A substring of the process command line, so a recycled pid is never taken for ours.
+# A substring of the process command line (which names this state dir), so that a recycled pid or an
+# instance started from another state dir is never taken for ours.
 service_signature() {
     case "$1" in
-        kafka) echo "kafka.Kafka" ;;
-        ferretdb) echo "$FERRETDB_BIN" ;;
+        kafka) echo "kafka.Kafka $(service_dir kafka)/server.properties" ;;
+        ferretdb) echo "--state-dir=$(service_dir ferretdb) " ;;
     esac
 }
 
@@ -114,6 +127,14 @@ managed_pid() {
     echo "$pid"
 }
 
+# Keeps the previous run's log as NAME.1, so that the tail printed on a failed start is this run's.
+rotate_logs() {
+    local f
+    for f in "$@"; do
+        if [[ -f "$f" ]]; then mv -f "$f" "$f.1"; fi
+    done
+}
+
 log_tail() {
     local f
     for f in "$@"; do
@@ -145,7 +166,7 @@ install_kafka() {
         return
     fi
     need mvn "install Maven 3.8+"
-    need "$JAVA" "install a Java 17+ runtime"
+    need_java17
     start=$(now_ms)
     log "kafka $KAFKA_VERSION: resolving jars from Maven Central into $KAFKA_HOME/lib"
     local work="$KAFKA_HOME/.build"
@@ -157,21 +178,23 @@ install_kafka() {
         log_tail "$work/mvn.log"
         die "maven could not resolve the Kafka $KAFKA_VERSION jars (log: $work/mvn.log)"
     fi
-    rm -rf "$KAFKA_HOME/lib"
+    rm -rf "${KAFKA_HOME:?}/lib"
     mv "$KAFKA_HOME/lib.new" "$KAFKA_HOME/lib"
     kafka_jars_ok || die "the Kafka jars lack the expected main classes"
     rm -rf "$work"
     echo "$stamp" >"$marker"
-    log "kafka $KAFKA_VERSION: installed ($(ls "$KAFKA_HOME/lib" | wc -l) jars) in $(elapsed "$start")"
+    log "kafka $KAFKA_VERSION: installed ($(find "$KAFKA_HOME/lib" -name '*.jar' | wc -l) jars) in $(elapsed "$start")"
 }
 
 # `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` compiles, but the binary panics at start:
 # FerretDB embeds build/version/version.txt, which is generated at release time and absent from the module
-# zip. So the module source is copied out of the module cache, version.txt is written, and the command is
-# built there (with the module's own go.mod/go.sum, hence the same pinned dependencies).
+# zip. So the module source is copied out of the module cache, version.txt is written, the fixes in
+# ferretdb/patch_source.py are applied, and the command is built there (with the module's own
+# go.mod/go.sum, hence the same pinned dependencies).
 install_ferretdb() {
-    local marker="$CACHE_DIR/bin/.ferretdb-$FERRETDB_VERSION" start
-    if [[ -f "$marker" && -x "$FERRETDB_BIN" ]]; then
+    local marker="$CACHE_DIR/bin/.ferretdb-$FERRETDB_VERSION" start stamp
+    stamp="ferretdb $FERRETDB_VERSION patches $(sha256sum "$FERRETDB_PATCHER" | cut -d' ' -f1)"
+    if [[ -f "$marker" && "$(<"$marker")" == "$stamp" && -x "$FERRETDB_BIN" ]]; then
         log "ferretdb $FERRETDB_VERSION: already installed at $FERRETDB_BIN"
         return
     fi
@@ -181,7 +204,7 @@ install_ferretdb() {
     mkdir -p "$CACHE_DIR/bin"
     rm -f "$marker"
     local buildlog="$CACHE_DIR/bin/ferretdb-build.log" src="$CACHE_DIR/src/ferretdb-$FERRETDB_VERSION" moddir
-    if ! (cd "$CACHE_DIR" && GOFLAGS=-mod=mod go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" \
+    if ! (cd "$CACHE_DIR" && GOWORK=off GOFLAGS='' go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION" \
         >"$buildlog.json" 2>"$buildlog"); then
         log_tail "$buildlog" "$buildlog.json"
         die "go mod download $FERRETDB_MODULE@$FERRETDB_VERSION failed"
@@ -193,7 +216,9 @@ install_ferretdb() {
     cp -r "$moddir" "$src"
     chmod -R u+w "$src"
     echo "$FERRETDB_VERSION" >"$src/build/version/version.txt"
-    if ! (cd "$src" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+    echo "agentinstruct-patched" >"$src/build/version/package.txt"
+    "$PYTHON" "$FERRETDB_PATCHER" "$src" >"$buildlog" 2>&1 || { log_tail "$buildlog"; die "patching ferretdb failed"; }
+    if ! (cd "$src" && GOWORK=off CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
         go build -trimpath -o "$FERRETDB_BIN.new" ./cmd/ferretdb >"$buildlog" 2>&1); then
         log_tail "$buildlog"
         die "building ferretdb $FERRETDB_VERSION failed (log: $buildlog)"
@@ -204,7 +229,7 @@ install_ferretdb() {
     "$FERRETDB_BIN" --version >"$buildlog" 2>&1 || { log_tail "$buildlog"; die "the built ferretdb does not run"; }
     grep -q "$FERRETDB_VERSION" "$buildlog" || { log_tail "$buildlog"; die "ferretdb --version does not report $FERRETDB_VERSION"; }
     rm -f "$buildlog"
-    touch "$marker"
+    echo "$stamp" >"$marker"
     log "ferretdb $FERRETDB_VERSION: installed in $(elapsed "$start")"
 }
 
@@ -231,6 +256,7 @@ spawn() {
     local pidf=$1 out=$2
     shift 2
     rm -f "$pidf"
+    # shellcheck disable=SC2016  # expanded by the inner shell
     setsid -f bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$@" </dev/null >>"$out" 2>&1 9>&-
     local i
     for i in $(seq 50); do
@@ -320,13 +346,14 @@ start_kafka() {
     start=$(now_ms)
     rm -f "$(pid_file kafka)"
     check_ports_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
-    need "$JAVA" "install a Java 17+ runtime"
+    need_java17
     mkdir -p "$dir/data" "$dir/logs"
     write_kafka_config "$dir"
     local heap_opts java_opts
     read -r -a heap_opts <<<"$KAFKA_HEAP_OPTS"
     java_opts=(-XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-        "-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=file:$SCRIPT_DIR/kafka/log4j2.properties")
+        "-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=file:$SCRIPT_DIR/kafka/log4j2.properties"
+        "-Dagentinstruct.kafka.loglevel=${AGENTINSTRUCT_KAFKA_LOG_LEVEL:-WARN}")
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         [[ -s "$dir/cluster.id" ]] || "$PYTHON" -c \
             'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())' \
@@ -340,6 +367,7 @@ start_kafka() {
         fi
     fi
     log "kafka $KAFKA_VERSION: starting on $(service_address kafka) (state $dir)"
+    rotate_logs "$dir/logs/kafka.out" "$dir/logs/server.log"
     spawn "$(pid_file kafka)" "$dir/logs/kafka.out" "$JAVA" "${heap_opts[@]}" "${java_opts[@]}" \
         -cp "$KAFKA_HOME/lib/*" kafka.Kafka "$dir/server.properties"
     wait_ready kafka kafka "$KAFKA_PORT" "$dir/logs/kafka.out" "$dir/logs/server.log"
@@ -358,6 +386,7 @@ start_ferretdb() {
     check_ports_free ferretdb "$MONGO_PORT"
     mkdir -p "$dir/data"
     log "ferretdb $FERRETDB_VERSION: starting on $(service_address ferretdb) (state $dir)"
+    rotate_logs "$dir/ferretdb.log"
     DO_NOT_TRACK=true spawn "$(pid_file ferretdb)" "$dir/ferretdb.log" "$FERRETDB_BIN" \
         --listen-addr="$HOST:$MONGO_PORT" --handler=sqlite --sqlite-url="file:$dir/data/" \
         --debug-addr=- --state-dir="$dir" --telemetry=disable --log-level=warn

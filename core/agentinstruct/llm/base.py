@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
-from agentinstruct_schemas import LLMCallRecord
 from pydantic import BaseModel
+
+from agentinstruct_schemas import LLMCallRecord
 
 T = TypeVar("T", bound=BaseModel)
 

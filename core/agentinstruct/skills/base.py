@@ -87,8 +87,11 @@ class TransformOutput:
 
 
 class TransformAgent(Protocol):
-    name: str
-    prompt_version: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def prompt_version(self) -> str: ...
 
     async def run(self, seed: Seed, skill: Skill, ctx: StageContext, calls: Calls) -> list[TransformOutput]: ...
 
@@ -237,6 +240,8 @@ class Skill:
     judge_rubric: ClassVar[str]
     suggest_prompt: ClassVar[str] = "common/suggest"
     teacher_prompt: ClassVar[str] = "common/teacher"
+    refine_suggest_prompt: ClassVar[str] = "common/refine_suggest"
+    edit_prompt: ClassVar[str] = "common/refine_edit"
 
     # ---- content transformation -------------------------------------------------------------------------------
     def applies_to(self, seed: Seed) -> bool:
@@ -309,6 +314,24 @@ class Skill:
         )
 
     # ---- refinement --------------------------------------------------------------------------------------------
+    def accept_suggestion(self, instruction: Instruction, goal: str, index: int) -> bool:
+        """Whether the Editor applies the `index`-th suggestion (tagged `goal`) to `instruction`; default: all."""
+        return True
+
+    async def edit(
+        self, instruction: Instruction, goal: str, suggestion: str, ctx: StageContext, calls: Calls
+    ) -> Draft:
+        """The Editor: apply one suggestion. Default: `edit_prompt` answered as an `EditedItem`, then `apply_edit`."""
+        template = load_prompt(self.edit_prompt)
+        result = await ctx.llm.generate(
+            Role.EDIT,
+            template.render(skill=self, item=instruction, goal=goal, suggestion=suggestion),
+            EditedItem,
+            prompt=template.ref,
+        )
+        calls.add(result.record)
+        return self.apply_edit(instruction, result.parsed, goal)
+
     def apply_edit(self, instruction: Instruction, edited: EditedItem, goal: str) -> Draft:
         """Turn the Editor's answer into a new draft; skills with structured items override this."""
         return Draft(

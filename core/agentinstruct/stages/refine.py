@@ -11,13 +11,11 @@ import asyncio
 
 from agentinstruct.llm.base import Role
 from agentinstruct.prompts import load_prompt
-from agentinstruct.skills.base import Calls, EditedItem, Skill, StageContext, Suggestions
+from agentinstruct.skills.base import Calls, Skill, StageContext, Suggestions
 from agentinstruct.stages.common import StageResult, rejection
 from agentinstruct_schemas import Candidate, ChatMessage, Instruction, Rejection, derive_id
 
 STAGE = "refine"
-SUGGESTER_PROMPT = "common/refine_suggest"
-EDITOR_PROMPT = "common/refine_edit"
 
 
 async def refine_and_answer(instruction: Instruction, skill: Skill, ctx: StageContext) -> StageResult[Candidate]:
@@ -52,7 +50,7 @@ async def refine(
 
 
 async def _refine_one(item: Instruction, skill: Skill, ctx: StageContext) -> tuple[list[Instruction], list[Rejection]]:
-    suggester = load_prompt(SUGGESTER_PROMPT)
+    suggester = load_prompt(skill.refine_suggest_prompt)
     calls = Calls()
     try:
         suggested = await ctx.llm.generate(
@@ -79,8 +77,13 @@ async def _refine_one(item: Instruction, skill: Skill, ctx: StageContext) -> tup
         ]
     calls.add(suggested.record)
     suggestions = suggested.parsed.suggestions[: ctx.config.suggestions_per_round]
+    accepted = [
+        (index, goal, s.suggestion)
+        for index, s in enumerate(suggestions)
+        if skill.accept_suggestion(item, goal := _goal_name(skill, s.goal), index)
+    ]
     edits = await asyncio.gather(
-        *(_edit(item, skill, ctx, s.goal, s.suggestion, index, calls) for index, s in enumerate(suggestions)),
+        *(_edit(item, skill, ctx, goal, suggestion, index, calls) for index, goal, suggestion in accepted),
         return_exceptions=True,
     )
     refined: list[Instruction] = []
@@ -113,22 +116,15 @@ def _goal_name(skill: Skill, goal: str) -> str:
 
 
 async def _edit(
-    item: Instruction, skill: Skill, ctx: StageContext, goal: str, suggestion: str, index: int, shared: Calls
+    item: Instruction, skill: Skill, ctx: StageContext, goal_name: str, suggestion: str, index: int, shared: Calls
 ) -> Instruction:
-    editor = load_prompt(EDITOR_PROMPT)
-    goal_name = _goal_name(skill, goal)
-    result = await ctx.llm.generate(
-        Role.EDIT,
-        editor.render(skill=skill, item=item, goal=goal_name, suggestion=suggestion),
-        EditedItem,
-        prompt=editor.ref,
-    )
-    draft = skill.apply_edit(item, result.parsed, goal_name)
+    calls = Calls()
+    draft = await skill.edit(item, goal_name, suggestion, ctx, calls)
     lineage = item.lineage.extended(
-        calls=[*shared.records, result.record], refinement_path=[*item.lineage.refinement_path, goal_name]
+        calls=[*shared.records, *calls.records], refinement_path=[*item.lineage.refinement_path, goal_name]
     )
     return Instruction(
-        id=derive_id(item.id, f"edit/{goal_name}", editor.ref, index),
+        id=derive_id(item.id, f"edit/{goal_name}", load_prompt(skill.edit_prompt).ref, index),
         parent_id=item.id,
         lineage=lineage,
         context=draft.context,
