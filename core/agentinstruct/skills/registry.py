@@ -17,6 +17,7 @@ def register(skill: Skill) -> Skill:
 
 
 def _load_builtin() -> None:
+    """Import the built-in skill modules (idempotent: a module registers itself once, at import)."""
     import importlib
 
     for module in ("rc", "text_modification", "tool_use", "code"):
@@ -28,8 +29,7 @@ def _load_builtin() -> None:
 
 
 def get_skill(name: str) -> Skill:
-    if not SKILLS:
-        _load_builtin()
+    _load_builtin()
     try:
         return SKILLS[name]
     except KeyError:
@@ -39,8 +39,7 @@ def get_skill(name: str) -> Skill:
 
 def resolve_skills(names: Iterable[str] | None = None) -> list[Skill]:
     """The named skills (all of them when `names` is empty), in registry order."""
-    if not SKILLS:
-        _load_builtin()
+    _load_builtin()
     wanted = [n.strip() for n in (names or []) if n.strip()]
     if not wanted:
         return list(SKILLS.values())

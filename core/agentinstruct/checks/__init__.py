@@ -1,0 +1,1 @@
+"""Pure check functions the skills use to validate transcripts."""
