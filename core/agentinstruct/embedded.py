@@ -247,6 +247,7 @@ async def run_pipeline(
     skills = resolve_skills(options.skills)
     stats = RunStats()
     stats.seeds_total = sum(1 for _ in iter_seeds(options, RunStats(), lambda _s: None))
+    progress(stats)
     outputs = _Outputs(options)
     dedup = MemoryDedup()
     for digest, pair_id in outputs.pair_hashes.items():

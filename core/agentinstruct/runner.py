@@ -3,8 +3,8 @@ shows progress and prints the summary table."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +72,9 @@ def flow_config(request: GenerateRequest, *, local: bool) -> FlowConfig:
 
 
 @contextlib.asynccontextmanager
-async def open_llm(request: GenerateRequest, cache_path: Path, console: Console) -> AsyncIterator[tuple[OpenAILLM, bool]]:
+async def open_llm(
+    request: GenerateRequest, cache_path: Path, console: Console
+) -> AsyncIterator[tuple[OpenAILLM, bool]]:
     """The configured endpoint, or the small offline model served in-process. Yields (llm, is_local)."""
     from pydantic import SecretStr
 
@@ -155,23 +157,36 @@ async def run_generate(request: GenerateRequest, console: Console) -> int:
             transient=False,
         )
         task = progress.add_task("seeds", total=None, status="")
-        last_line = 0.0
+        current = RunStats()
+        interval = 1.0 if console.is_terminal else 15.0
 
         def on_progress(stats: RunStats) -> None:
-            nonlocal last_line
+            nonlocal current
+            current = stats
+
+        def refresh() -> None:
             usage = llm.snapshot().usage
             status = (
-                f"pairs {stats.pairs}  rejected {stats.rejections}  LLM calls {usage.calls}"
+                f"pairs {current.pairs}  rejected {current.rejections}  LLM calls {usage.calls}"
                 f" (cached {usage.cached_calls})  tokens {usage.total_tokens}"
             )
-            progress.update(task, completed=stats.seeds_done, total=stats.seeds_total or None, status=status)
-            if not console.is_terminal and time.monotonic() - last_line > 10:
-                last_line = time.monotonic()
-                console.print(f"seeds {stats.seeds_done}/{stats.seeds_total}  {status}")
+            progress.update(task, completed=current.seeds_done, total=current.seeds_total or None, status=status)
+            if not console.is_terminal:
+                console.print(f"seeds {current.seeds_done}/{current.seeds_total}  {status}  {current.wall_s:.0f} s")
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                refresh()
 
         with progress:
-            stats = await run_pipeline(options, ctx, progress=on_progress, on_skip=on_skip)
-            on_progress(stats)
+            ticking = asyncio.create_task(ticker())
+            try:
+                stats = await run_pipeline(options, ctx, progress=on_progress, on_skip=on_skip)
+            finally:
+                ticking.cancel()
+            current = stats
+            refresh()
         print_summary(console, stats, llm.snapshot(), options)
     return 0 if stats.rejections_by_reason.get("internal.error", 0) == 0 else 1
 
