@@ -294,7 +294,8 @@ def classify_path(path: str | Path) -> tuple[DocumentKind, str | None] | Literal
         return "text", None
     if suffix in _CODE_SUFFIXES:
         return "code", _CODE_SUFFIXES[suffix]
-    if not suffix:
+    if not suffix or suffix[1:].isdigit():
+        # No extension, or a version number as one ("GPL-2.0", "CC0-1.0"): text; binaries are caught on read.
         return "text", None
     stem = re.split(r"[.\-_]", name, maxsplit=1)[0]
     if stem in _TEXT_NAME_STEMS:

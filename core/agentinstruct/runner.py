@@ -108,7 +108,7 @@ async def open_llm(
             api_key=SecretStr("local"),
             default_model=local_server.model,
             models=models,
-            concurrency=request.concurrency or 4,
+            concurrency=request.concurrency or 2,
             max_tokens=dict(LOCAL_MAX_TOKENS),
             extra_body=dict(LOCAL_MODEL_EXTRA_BODY),
             timeout_s=300.0,
@@ -145,7 +145,7 @@ async def run_generate(request: GenerateRequest, console: Console) -> int:
 
     options.state_dir.mkdir(parents=True, exist_ok=True)
     async with open_llm(request, options.state_dir / "llm-cache.sqlite", console) as (llm, local):
-        options.seeds_in_flight = max(2, (request.concurrency or (4 if local else 64)) // 2)
+        options.seeds_in_flight = max(2, ctx_budget(llm))
         ctx = StageContext(llm=llm, config=flow_config(request, local=local), tools=tools)
         progress = Progress(
             TextColumn("[bold]seeds"),
@@ -189,6 +189,11 @@ async def run_generate(request: GenerateRequest, console: Console) -> int:
             refresh()
         print_summary(console, stats, llm.snapshot(), options)
     return 0 if stats.rejections_by_reason.get("internal.error", 0) == 0 else 1
+
+
+def ctx_budget(llm: OpenAILLM) -> int:
+    """Seeds processed at once: as many as the LLM budget, so every stage has calls ready to send."""
+    return llm.settings.concurrency
 
 
 def _plain_tools() -> ToolsPort:

@@ -606,3 +606,10 @@ def test_ingest_and_stats(tmp_path: Path) -> None:
     for item in iter_documents([tmp_path]):
         doc_stats.observe(item)
     assert (doc_stats.files, doc_stats.documents, doc_stats.seeds) == (5, 4, 0)
+
+
+def test_version_numbered_names_are_text(tmp_path: Path) -> None:
+    path = tmp_path / "CC0-1.0"
+    path.write_text("Creative Commons Legal Code\n\nCC0 1.0 Universal\n")
+    events = list(ingest([str(path)]))
+    assert [type(e).__name__ for e in events] == ["Seed"]
