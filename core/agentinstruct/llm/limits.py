@@ -20,7 +20,10 @@ A call is admitted, in FIFO order, when three things allow it:
         medians, and more than `min_latency_delta_s` above it (queueing that adds less than that to a call
         is not worth managing);
       - across the recent windows, spread over enough in-flight levels, one more call in flight buys less
-        than half the average throughput per call in flight (least-squares slope).
+        than half the average throughput per call in flight (least-squares slope);
+      - and latency rises with load: across those windows, median latency correlates with in-flight
+        (Pearson r >= `min_latency_correlation`). Heavy-tailed answer times that do not depend on load
+        (a busy provider, long answers) are noise, not queueing, and must not shrink the limit.
     More in flight without more throughput is what queueing looks like. A slower workload (longer answers)
     raises latency at the same in-flight and is left alone. The limit settles where latency is about
     `latency_tolerance` times the uncongested one, a little past the knee.
@@ -226,6 +229,7 @@ class LimitConfig:
     max_probe_factor: int = 32
     min_spread: float = 0.15
     min_marginal_gain: float = 0.5
+    min_latency_correlation: float = 0.45
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -300,6 +304,23 @@ def _marginal_throughput(windows: list[_Window], min_spread: float) -> float | N
     if var <= 0:
         return None
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def _latency_load_correlation(windows: list[_Window]) -> float:
+    """Pearson correlation of window median latency with mean in-flight: near 1 when latency is caused by load
+    (a queueing server), near 0 when it is noise (heavy-tailed answer times at any load)."""
+    if len(windows) < 3:
+        return 0.0
+    xs = [w.mean_in_flight for w in windows]
+    ys = [w.p50 for w in windows]
+    mean_x = sum(xs) / len(xs)
+    mean_y = sum(ys) / len(ys)
+    var_x = sum((x - mean_x) ** 2 for x in xs)
+    var_y = sum((y - mean_y) ** 2 for y in ys)
+    if var_x <= 0 or var_y <= 0:
+        return 0.0
+    cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    return cov / (var_x * var_y) ** 0.5
 
 
 class Limiter:
@@ -626,7 +647,8 @@ class Limiter:
         if slow:
             marginal = _marginal_throughput([*history, current], cfg.min_spread)
             average = current.throughput / current.mean_in_flight if current.mean_in_flight > 0 else 0.0
-            if marginal is not None and marginal < cfg.min_marginal_gain * average:
+            caused_by_load = _latency_load_correlation([*history, current]) >= cfg.min_latency_correlation
+            if marginal is not None and marginal < cfg.min_marginal_gain * average and caused_by_load:
                 self._decrease(cfg.latency_decrease_factor)
                 self._decreases_latency += 1
                 self._skip_window = True

@@ -67,10 +67,11 @@ def structural_checks(candidate: Candidate, skill: Skill) -> list[CheckResult]:
     add("non_empty", all(m.content.strip() for m in turns), "a turn is empty")
     roles_ok = all(not (a.role == b.role and a.role in ("user", "assistant")) for a, b in itertools.pairwise(turns))
     add("alternating", roles_ok, "two user or two assistant turns follow each other")
+    # Template markup in the written instruction means a placeholder leaked; in the source text it is content.
     add(
         "no_template_leftovers",
-        not any(_TEMPLATE_LEFTOVER.search(m.content) for m in turns if m.role == "user"),
-        "the user turn contains template markup",
+        not _TEMPLATE_LEFTOVER.search(candidate.instruction.instruction),
+        "the instruction contains template markup",
     )
     user = turns[0].content if turns else ""
     add("user_length", 10 <= len(user) <= MAX_USER_CHARS, f"user turn has {len(user)} characters")

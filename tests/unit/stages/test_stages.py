@@ -147,3 +147,21 @@ async def test_reflection_revises_when_the_critic_finds_a_flaw() -> None:
     candidate = (await refine_and_answer(instruction, skill, ctx)).outputs[0]
     assert candidate.messages[-1].content == "About 25 miles."
     assert candidate.data["reflection"] == [{"flaws": ["gives km, not miles"], "revised": True}]
+
+
+async def test_template_markup_in_the_source_text_is_content_but_in_the_instruction_a_leak() -> None:
+    llm = happy_llm()
+    ctx = StageContext(llm=llm, config=FlowConfig(refine_rounds=0, max_instruction_types=1))
+    skill = EchoSkill()
+    seed = SEED.model_copy(update={"text": "Render {{ name }} with Jinja. " + SEED.text})
+    item = next(t for t in (await transform_seed(seed, [skill], ctx)).outputs if "{{" in t.content)
+    instruction = (await suggest_instructions(item, skill, ctx)).outputs[0]
+    candidate = (await refine_and_answer(instruction, skill, ctx)).outputs[0]
+    assert "{{ name }}" in candidate.messages[1].content
+    assert isinstance(await validate_candidate(candidate, skill, ctx, MemoryDedup()), Pair)
+
+    leaked = candidate.model_copy(
+        update={"instruction": candidate.instruction.model_copy(update={"instruction": "Explain {{ topic }}."})}
+    )
+    outcome = await validate_candidate(leaked, skill, ctx, MemoryDedup())
+    assert isinstance(outcome, Rejection) and outcome.reason == "structure.no_template_leftovers"
