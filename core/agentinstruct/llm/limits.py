@@ -320,7 +320,7 @@ def _latency_load_correlation(windows: list[_Window]) -> float:
     if var_x <= 0 or var_y <= 0:
         return 0.0
     cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-    return cov / (var_x * var_y) ** 0.5
+    return float(cov / (var_x * var_y) ** 0.5)
 
 
 class Limiter:
