@@ -1,0 +1,1 @@
+"""Refiner service: refinement (Suggester -> Editor) and the teacher's answer, `instructions` -> `candidates`."""

@@ -1,0 +1,1 @@
+"""Suggester service: seed instruction generation flow, `transformed` -> `instructions`."""

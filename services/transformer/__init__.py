@@ -1,0 +1,1 @@
+"""Transformer service: content transformation flow, `seeds` -> `transformed`."""

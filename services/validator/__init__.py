@@ -1,0 +1,1 @@
+"""Validator service: the quality gate, `candidates` -> MongoDB `pairs` (and `rejected`)."""
