@@ -112,6 +112,8 @@ async def open_llm(
             max_tokens=dict(LOCAL_MAX_TOKENS),
             extra_body=dict(LOCAL_MODEL_EXTRA_BODY),
             timeout_s=300.0,
+            # Retrying a truncated or malformed answer of a 135M model rarely helps and costs minutes.
+            max_attempts=2,
         )
     llm = OpenAILLM(settings, cache=SQLiteCache(cache_path))
     try:
