@@ -210,8 +210,10 @@ class Critique(BaseModel):
 
 
 class JudgeVerdict(BaseModel):
+    """The judge explains first and scores after, so the score follows from the reasoning."""
+
+    reason: str = Field(description="what the answer gets right and wrong, in one or two sentences")
     score: int = Field(ge=1, le=5, description="1 (unusable) to 5 (excellent)")
-    reason: str
 
 
 @dataclass(slots=True)

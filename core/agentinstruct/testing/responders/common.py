@@ -16,7 +16,7 @@ def _assistant_text(request: ChatRequest) -> str:
     text = request.user_text
     marker = "[assistant]"
     tail = text.rsplit(marker, 1)[-1] if marker in text else ""
-    return tail.split('Return "score"', 1)[0]
+    return tail.split('Return "reason"', 1)[0]
 
 
 @register_responder("common/judge")
