@@ -21,8 +21,14 @@ REPO = Path(__file__).resolve().parents[1]
 def mock_server(*flags: str) -> Iterator[str]:
     """Start `agentinstruct.testing.mock_server` as a separate process (its CPU is not ours); yield its URL."""
     cmd = [
-        sys.executable, "-m", "agentinstruct.testing.mock_server", "--port", "0",
-        "--responders", "agentinstruct.testing.responders", *flags,
+        sys.executable,
+        "-m",
+        "agentinstruct.testing.mock_server",
+        "--port",
+        "0",
+        "--responders",
+        "agentinstruct.testing.responders",
+        *flags,
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
@@ -39,9 +45,13 @@ def mock_server(*flags: str) -> Iterator[str]:
 def mock_call(base_url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     root = base_url.removesuffix("/v1")
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(root + path, data=data, method="POST" if body is not None else "GET",
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+    req = urllib.request.Request(
+        root + path,
+        data=data,
+        method="POST" if body is not None else "GET",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
         return dict(json.loads(resp.read()))
 
 
@@ -77,3 +87,21 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+# ---- helpers of the side-by-side suite (bench/run_all.py) ---------------------------------------------------
+
+
+def mock_stats(base_url: str) -> dict[str, Any]:
+    return mock_call(base_url, "/mock/stats")
+
+
+def mock_reset(base_url: str) -> None:
+    mock_call(base_url, "/mock/reset", {})
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub markdown table (no padding), for RESULTS.md and the README."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

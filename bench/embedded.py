@@ -21,17 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cpu_seconds, mock_call, mock_server, peak_rss_mb, print_table, write_documents  # noqa: E402
+from _common import cpu_seconds, mock_call, mock_server, peak_rss_mb, print_table, write_documents
 
-from agentinstruct.embedded import Pipeline, RunOptions, RunStats, iter_seeds  # noqa: E402
-from agentinstruct.llm import LLMSettings, OpenAILLM  # noqa: E402
-from agentinstruct.skills import resolve_skills  # noqa: E402
-from agentinstruct.skills.base import FlowConfig, StageContext  # noqa: E402
+from agentinstruct.embedded import Pipeline, RunOptions, RunStats, iter_seeds
+from agentinstruct.llm import LLMSettings, OpenAILLM
+from agentinstruct.skills import resolve_skills
+from agentinstruct.skills.base import FlowConfig, StageContext
 
 
 async def run_once(base_url: str, docs: Path, budget: int, seeds_in_flight: int, adaptive: bool) -> dict[str, float]:
-    settings = LLMSettings(base_url=base_url, default_model="mock", concurrency=budget, adaptive=adaptive,
-                           timeout_s=60.0)
+    settings = LLMSettings(
+        base_url=base_url, default_model="mock", concurrency=budget, adaptive=adaptive, timeout_s=60.0
+    )
     llm = OpenAILLM(settings)
     ctx = StageContext(llm=llm, config=FlowConfig())
     stats = RunStats()
@@ -86,19 +87,57 @@ def main() -> None:
         write_documents(docs, args.seeds)
         with mock_server("--latency-median-ms", "0") as url:
             r = asyncio.run(run_once(url, docs, args.budget, seeds_in_flight, adaptive=False))
-            rows.append(["0 ms", "off", f"{r['calls']:.0f}", f"{r['wall_s']:.1f}", f"{r['cpu_ms_per_call']:.2f}",
-                         f"{r['calls_per_s']:.0f}", f"{r['inflight_whole']:.2f}", "-", f"{r['rss_mb']:.0f}"])
+            rows.append(
+                [
+                    "0 ms",
+                    "off",
+                    f"{r['calls']:.0f}",
+                    f"{r['wall_s']:.1f}",
+                    f"{r['cpu_ms_per_call']:.2f}",
+                    f"{r['calls_per_s']:.0f}",
+                    f"{r['inflight_whole']:.2f}",
+                    "-",
+                    f"{r['rss_mb']:.0f}",
+                ]
+            )
         for adaptive in (False, True):
-            with mock_server("--latency-dist", "lognormal", "--latency-median-ms", "500", "--latency-sigma", "1.0",
-                             "--latency-max-ms", "10000") as url:
+            with mock_server(
+                "--latency-dist",
+                "lognormal",
+                "--latency-median-ms",
+                "500",
+                "--latency-sigma",
+                "1.0",
+                "--latency-max-ms",
+                "10000",
+            ) as url:
                 r = asyncio.run(run_once(url, docs, args.budget, seeds_in_flight, adaptive=adaptive))
-                rows.append(["lognormal p50 500 ms", "on" if adaptive else "off", f"{r['calls']:.0f}",
-                             f"{r['wall_s']:.1f}", f"{r['cpu_ms_per_call']:.2f}", f"{r['calls_per_s']:.0f}",
-                             f"{r['inflight_whole']:.2f}", f"{r['inflight_steady']:.2f}", f"{r['rss_mb']:.0f}"])
+                rows.append(
+                    [
+                        "lognormal p50 500 ms",
+                        "on" if adaptive else "off",
+                        f"{r['calls']:.0f}",
+                        f"{r['wall_s']:.1f}",
+                        f"{r['cpu_ms_per_call']:.2f}",
+                        f"{r['calls_per_s']:.0f}",
+                        f"{r['inflight_whole']:.2f}",
+                        f"{r['inflight_steady']:.2f}",
+                        f"{r['rss_mb']:.0f}",
+                    ]
+                )
     print_table(
         f"Embedded pipeline vs mock server: {args.seeds} seeds (rc + text_modification), budget {args.budget}",
-        ["latency", "adaptive", "LLM calls", "wall s", "CPU ms/call", "calls/s", "in-flight/budget (run)",
-         "in-flight/budget (steady)", "peak RSS MB"],
+        [
+            "latency",
+            "adaptive",
+            "LLM calls",
+            "wall s",
+            "CPU ms/call",
+            "calls/s",
+            "in-flight/budget (run)",
+            "in-flight/budget (steady)",
+            "peak RSS MB",
+        ],
         rows,
     )
 
