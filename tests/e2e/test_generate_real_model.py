@@ -23,7 +23,7 @@ LICENSES = Path("/usr/share/common-licenses")
 INPUTS = [LICENSES]
 LIMIT = "16"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.real_model]
 
 
 @pytest.mark.timeout(3600)
