@@ -32,10 +32,10 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 STAGES = ("transformer", "suggester", "refiner", "validator")
 
 # Label filters shared by the queries. `$stage` and friends are Grafana variables (regex-formatted when several
-# values are selected); `$group_prefix` is the consumer group prefix (CONSUMER_GROUP_PREFIX, else TOPIC_NAMESPACE).
+# values are selected).
 ST = 'stage=~"$stage"'
-GROUPS = 'consumergroup=~"$group_prefix[.]($stage)"'
 LLM = 'stage=~"$stage", role=~"$role", model=~"$model"'
+CM = 'stage=~"$stage", model=~"$model"'
 RI = "$__rate_interval"
 
 
@@ -242,18 +242,6 @@ def var_stage() -> dict[str, Any]:
     }
 
 
-def var_textbox(name: str, label: str, value: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "label": label,
-        "type": "textbox",
-        "query": value,
-        "current": {"selected": False, "text": value, "value": value},
-        "options": [{"selected": True, "text": value, "value": value}],
-        "hide": 0,
-    }
-
-
 def var_label(name: str, label: str, metric: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -330,10 +318,16 @@ ACCEPTED = "sum by (skill) (rate(agentinstruct_pairs_stored_total[15m]))"
 REJECTED = 'sum by (skill) (rate(agentinstruct_stage_rejections_total{stage="validator"}[15m]))'
 ACC_1H = "sum(increase(agentinstruct_pairs_stored_total[1h]))"
 REJ_1H = 'sum(increase(agentinstruct_stage_rejections_total{stage="validator"}[1h]))'
-LAG_BY_STAGE = (
-    "sum by (stage) (label_replace("
-    f'kafka_consumergroup_lag{{{GROUPS}}}, "stage", "$1", "consumergroup", ".*[.]([^.]+)"))'
-)
+# Every replica of a stage measures its whole consumer group's lag (services/common/lag.py): `max` over the
+# replicas, then the sum over the stage's input topics (one).
+LAG_BY_STAGE = f"sum by (stage) (max by (stage, topic) (agentinstruct_consumer_lag{{{ST}}}))"
+LAG_TOTAL = "sum(max by (stage, topic) (agentinstruct_consumer_lag))"
+
+
+def or_zero(expr: str, baseline: str, on: str, label: str, value: str) -> str:
+    """`expr`, or a zero series per `on` group of `baseline` that `expr` has no series for, labelled
+    `label=value`: a counter that has never moved (no exception, no failed publish) draws as 0, not as no data."""
+    return f'{expr} or on ({on}) label_replace(0 * {baseline}, "{label}", "{value}", "", "")'
 
 
 def pipeline() -> dict[str, Any]:
@@ -355,8 +349,8 @@ def pipeline() -> dict[str, Any]:
         ),
         stat(
             "Backlog (consumer lag)",
-            "Messages waiting or in flight over the four stages' consumer groups (Kafka exporter).",
-            f'sum(kafka_consumergroup_lag{{consumergroup=~"$group_prefix[.]({"|".join(STAGES)})"}})',
+            "Messages waiting or in flight over the four stages' consumer groups (measured by the services).",
+            LAG_TOTAL,
             decimals=0,
         ),
         stat(
@@ -402,20 +396,24 @@ def pipeline() -> dict[str, Any]:
         timeseries(
             "Consumer lag per stage",
             "Messages of each stage's input topic not yet committed by its consumer group (waiting plus in "
-            "flight). KEDA scales a stage on exactly this number; a lag that keeps growing at the maximum "
-            "replica count needs more partitions and replicas, or a larger LLM budget.",
+            "flight), measured by the services every CONSUMER_LAG_INTERVAL_S. KEDA scales a stage on exactly "
+            "this number; a lag that keeps growing at the maximum replica count needs more partitions and "
+            "replicas, or a larger LLM budget.",
             [target(LAG_BY_STAGE, "{{stage}}")],
         ),
         timeseries(
             "In-flight LLM calls vs budget",
             "LLM calls in flight per stage (all replicas) against the configured budget (LLM_CONCURRENCY x "
-            "replicas, dashed). In flight pinned at the budget while lag grows: the LLM budget is the "
-            "bottleneck; far below it while lag grows: look at the endpoint's rate limits and errors.",
+            "replicas x models, dashed) and the client's adaptive limit (dashed, lowered on 429s and "
+            "queueing). In flight pinned at the budget while lag grows: the LLM budget is the bottleneck; "
+            "pinned at a limit below the budget: the endpoint pushes back; far below both while lag grows: "
+            "look at the endpoint's errors.",
             targets(
                 (f"sum by (stage) (agentinstruct_llm_in_flight_calls{{{ST}}})", "{{stage}} in flight"),
+                (f"sum by (stage) (agentinstruct_llm_concurrency_limit{{{ST}}})", "{{stage}} limit"),
                 (f"sum by (stage) (agentinstruct_llm_concurrency_budget{{{ST}}})", "{{stage}} budget"),
             ),
-            dashed=".* budget",
+            dashed=".* (budget|limit)",
         ),
         timeseries(
             "LLM latency p50 / p95 per role",
@@ -563,13 +561,25 @@ def pipeline() -> dict[str, Any]:
                     "{{app_name}} received",
                 ),
                 (
-                    "sum by (app_name, exception_type) (rate(faststream_received_processed_messages_exceptions_total"
-                    f'{{app_name=~"$stage"}}[{RI}]))',
-                    "{{app_name}} {{exception_type}}",
+                    or_zero(
+                        "sum by (app_name, exception_type) (rate("
+                        f'faststream_received_processed_messages_exceptions_total{{app_name=~"$stage"}}[{RI}]))',
+                        f'sum by (app_name) (rate(faststream_received_messages_total{{app_name=~"$stage"}}[{RI}]))',
+                        "app_name",
+                        "exception_type",
+                        "none",
+                    ),
+                    "{{app_name}} exceptions: {{exception_type}}",
                 ),
                 (
-                    "sum by (app_name, destination) (rate(faststream_published_messages_total"
-                    f'{{app_name=~"$stage", status="error"}}[{RI}]))',
+                    or_zero(
+                        "sum by (app_name, destination) (rate(faststream_published_messages_total"
+                        f'{{app_name=~"$stage", status="error"}}[{RI}]))',
+                        f'sum by (app_name) (rate(faststream_published_messages_total{{app_name=~"$stage"}}[{RI}]))',
+                        "app_name",
+                        "destination",
+                        "any",
+                    ),
                     "{{app_name}} -> {{destination}} failed",
                 ),
             ),
@@ -581,7 +591,7 @@ def pipeline() -> dict[str, Any]:
         "AgentInstruct / Pipeline",
         "Throughput, lag, LLM budget, quality and failures of the four stage services.",
         panels,
-        [var_datasource(), var_stage(), var_textbox("group_prefix", "Consumer group prefix", "agentinstruct")],
+        [var_datasource(), var_stage()],
     )
 
 
@@ -695,13 +705,17 @@ def llm() -> dict[str, Any]:
         row("Concurrency"),
         timeseries(
             "In-flight calls vs budget",
-            "LLM calls in flight per stage against the configured budget (dashed). The client lowers its "
-            "own admission limit on 429s and queueing, so in flight may stay below the budget on purpose.",
+            "LLM calls in flight per stage against the configured budget and the client's adaptive admission "
+            "limit (dashed), and calls waiting for admission. The client lowers its limit on 429s and "
+            "queueing, so in flight may stay below the budget on purpose; calls keep waiting while in flight "
+            "is at the limit.",
             targets(
-                (f"sum by (stage) (agentinstruct_llm_in_flight_calls{{{ST}}})", "{{stage}} in flight"),
-                (f"sum by (stage) (agentinstruct_llm_concurrency_budget{{{ST}}})", "{{stage}} budget"),
+                (f"sum by (stage) (agentinstruct_llm_in_flight_calls{{{CM}}})", "{{stage}} in flight"),
+                (f"sum by (stage) (agentinstruct_llm_waiting_calls{{{CM}}})", "{{stage}} waiting"),
+                (f"sum by (stage) (agentinstruct_llm_concurrency_limit{{{CM}}})", "{{stage}} limit"),
+                (f"sum by (stage) (agentinstruct_llm_concurrency_budget{{{CM}}})", "{{stage}} budget"),
             ),
-            dashed=".* budget",
+            dashed=".* (budget|limit)",
             w=24,
         ),
     ]

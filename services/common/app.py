@@ -2,6 +2,11 @@
 
 Nothing is connected when the app is built: clients are made in `on_startup` and closed in `after_shutdown`
 (after FastStream has stopped the consumer), and in-flight work is drained in `on_shutdown`.
+
+`/metrics` serves FastStream's middleware metrics and the service's own (`metrics.py`), including the consumer
+lag of the pipeline's groups (`lag.py`). `/health` is the readiness check: 200 when the replica takes messages and its
+dependencies answer: the broker, and for a stage that stores results (the validator) MongoDB. The other stages
+use MongoDB only for the optional LLM response cache, which degrades to no cache, so it does not gate them.
 """
 
 import asyncio
@@ -11,7 +16,7 @@ from typing import Any
 
 from faststream import AckPolicy
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
-from faststream.asgi.types import Scope
+from faststream.asgi.types import Receive, Scope, Send
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -19,6 +24,7 @@ from faststream.message import StreamMessage
 from faststream.specification import AsyncAPI
 from prometheus_client import CollectorRegistry, make_asgi_app
 
+from agentinstruct.llm.base import Role
 from agentinstruct.llm.openai_llm import OpenAILLM
 from agentinstruct.skills import resolve_skills
 from agentinstruct.skills.base import StageContext
@@ -26,6 +32,7 @@ from agentinstruct.store import MongoPairStore
 from agentinstruct.tools.toolbox import Toolbox
 from agentinstruct_schemas import DeadLetter, Rejection
 from services.common.delivery import Delivery
+from services.common.lag import LagMonitor, stage_inputs
 from services.common.logs import configure_logging
 from services.common.metrics import ServiceMetrics
 from services.common.outbox import Outbox
@@ -36,6 +43,7 @@ from services.common.topics import ensure_topics
 log = logging.getLogger("agentinstruct.services")
 
 VERSION = "0.1.0"
+HEALTH_TIMEOUT_S = 2.0
 
 
 async def raw_body(message: StreamMessage[Any]) -> bytes:
@@ -46,7 +54,7 @@ async def raw_body(message: StreamMessage[Any]) -> bytes:
 def build_app(spec: StageSpec[M], settings: ServiceSettings | None = None) -> AsgiFastStream:
     settings = settings or ServiceSettings()
     registry = CollectorRegistry()
-    metrics = ServiceMetrics(registry, spec.name)
+    metrics = ServiceMetrics(registry, spec.name, prices=settings.llm_prices)
     fetch_bytes = max(1_048_576, 2 * settings.max_message_bytes)
     broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
@@ -111,6 +119,12 @@ def build_app(spec: StageSpec[M], settings: ServiceSettings | None = None) -> As
     )
 
     runtime_holder: dict[str, Runtime] = {}
+    lag = LagMonitor(
+        settings.kafka_bootstrap_servers,
+        stage_inputs(settings),
+        metrics,
+        interval_s=settings.consumer_lag_interval_s,
+    )
 
     async def on_startup() -> None:
         configure_logging(settings)
@@ -119,27 +133,48 @@ def build_app(spec: StageSpec[M], settings: ServiceSettings | None = None) -> As
         runtime = await build_runtime(spec, settings, metrics)
         runtime_holder["runtime"] = runtime
         delivery.start(runtime, Outbox(broker, stage=spec.name, metrics=metrics))
+        lag.start()
 
     async def on_shutdown() -> None:
         await delivery.drain()
 
     async def after_shutdown() -> None:
+        await lag.stop()
         runtime = runtime_holder.pop("runtime", None)
         if runtime is not None:
             await close_runtime(runtime)
         log.info("%s stopped", spec.name)
 
+    async def database_ok() -> bool:
+        runtime = runtime_holder.get("runtime")
+        if runtime is None or runtime.store is None:
+            return False
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                return await runtime.store.ping()
+        except TimeoutError:
+            return False
+
     @get
     async def health(scope: Scope) -> AsgiResponse:
         status = delivery.status()
-        connected = await broker.ping(timeout=2.0)
-        ok = connected and bool(status["accepting"])
-        body = json.dumps({"status": "ok" if ok else "unavailable", "broker": connected, **status}).encode()
+        checks = {"broker": broker.ping(timeout=HEALTH_TIMEOUT_S)}
+        if spec.stores_results:
+            checks["database"] = database_ok()
+        results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+        ok = all(results.values()) and bool(status["accepting"])
+        body = json.dumps({"status": "ok" if ok else "unavailable", **results, **status}).encode()
         return AsgiResponse(body, 200 if ok else 503, {"content-type": "application/json"})
+
+    exposition = make_asgi_app(registry)
+
+    async def serve_metrics(scope: Scope, receive: Receive, send: Send) -> None:
+        metrics.refresh()
+        await exposition(scope, receive, send)
 
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/metrics", make_asgi_app(registry)), ("/health", health)],
+        asgi_routes=[("/metrics", serve_metrics), ("/health", health)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         after_shutdown=[after_shutdown],
@@ -162,13 +197,21 @@ async def build_runtime(spec: StageSpec[M], settings: ServiceSettings, metrics: 
         )
         if spec.stores_results:
             await store.ensure_indexes()
+        metrics.watch_retries("mongodb", store)
     llm = OpenAILLM(
         settings.llm_settings(),
         cache=store.response_cache() if store is not None and settings.llm_cache else None,
         on_call=metrics.on_llm_call,
     )
+    metrics.watch_llm(llm)
+    unpriced = sorted({llm.model_for(role) for role in Role} - set(settings.llm_prices))
+    if unpriced:
+        log.info("no price in LLM_PRICES for %s: the spend on these models is not estimated", ", ".join(unpriced))
     ctx = StageContext(llm=llm, config=settings.flow_config(), tools=Toolbox(None))
-    return Runtime(settings=settings, ctx=ctx, skills=resolve_skills(settings.skills), llm=llm, store=store)
+    skills = resolve_skills(settings.skills)
+    if spec.stores_results:
+        metrics.watch_skills(skill.name for skill in skills)
+    return Runtime(settings=settings, ctx=ctx, skills=skills, llm=llm, store=store)
 
 
 async def close_runtime(runtime: Runtime, timeout_s: float = 10.0) -> None:

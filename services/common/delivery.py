@@ -311,13 +311,13 @@ class Delivery(Generic[M]):
         for result in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(result, BaseException):
                 raise result
-        for rejection in outcome.rejections:
-            self.metrics.rejections.labels(self.spec.name, rejection.reason).inc()
+        for rejection in rejected:
+            self.metrics.on_rejected(rejection)
         if self.spec.stores_results:
             store = runtime.require_store()
             for pair in outcome.pairs:
                 if await store.put_pair(pair):
-                    self.metrics.pairs.labels(self.spec.name, pair.skill).inc()
+                    self.metrics.on_pair_stored(pair)
             for rejection in rejected:
                 await store.put_rejection(rejection)
 
@@ -360,7 +360,7 @@ class Delivery(Generic[M]):
         log.warning(
             "dead-lettering %s[%d]@%d: %s (%s)", record.topic, record.partition, record.offset, reason, detail[:200]
         )
-        self.metrics.dead_letters.labels(self.spec.name, reason).inc()
+        self.metrics.on_dead_letter(reason)
         await self.outbox.send(
             self.dlq_topic, body, key=dlq_key, headers={"x-agentinstruct-reason": reason}, kind="dead_letter"
         )

@@ -64,6 +64,11 @@ class ServiceSettings(BaseSettings):
     llm_max_attempts: int = Field(default=6, ge=1)
     llm_backoff_base_s: float = Field(default=0.5, ge=0)
     llm_backoff_max_s: float = Field(default=30.0, ge=0)
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="model -> [USD per 1k input tokens, USD per 1k output tokens], as JSON in LLM_PRICES; the "
+        "services estimate their LLM spend from it (models without a price are not costed)",
+    )
 
     # delivery
     max_in_flight_messages: int = Field(default=64, ge=1, description="messages processed at once per replica")
@@ -82,6 +87,9 @@ class ServiceSettings(BaseSettings):
     # process
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8000, ge=0, le=65535)
+    consumer_lag_interval_s: float = Field(
+        default=5.0, ge=0, description="how often the stage groups' consumer lag is measured for /metrics; 0 disables"
+    )
     log_level: str = "INFO"
 
     @field_validator("skills", mode="before")
@@ -89,6 +97,14 @@ class ServiceSettings(BaseSettings):
     def _split_skills(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("llm_prices")
+    @classmethod
+    def _check_prices(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for model, price in value.items():
+            if min(price) < 0:
+                raise ValueError(f"negative price for {model!r}")
         return value
 
     # -- derived names ------------------------------------------------------------------------------------------
@@ -165,6 +181,7 @@ class ServiceSettings(BaseSettings):
             max_attempts=self.llm_max_attempts,
             backoff_base_s=self.llm_backoff_base_s,
             backoff_max_s=self.llm_backoff_max_s,
+            cost_per_1k_tokens=self.llm_prices,
         )
 
     def masked(self) -> dict[str, Any]:

@@ -145,7 +145,6 @@ GRAFANA_VARIABLES = {
     "__range": "1h",
     "__interval": "30s",
     "stage": "|".join(STAGES),
-    "group_prefix": "agentinstruct",
     "role": ".*",
     "model": ".*",
     "datasource": "agentinstruct-prometheus",

@@ -197,9 +197,15 @@ class ServiceProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def health(self) -> dict[str, Any] | None:
+        """The /health body, also when it answers 503 (not ready); None when it does not answer."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=3) as response:
                 return dict(json.load(response))
+        except urllib.error.HTTPError as exc:
+            try:
+                return dict(json.load(exc))
+            except ValueError:
+                return None
         except (urllib.error.URLError, OSError, ValueError):
             return None
 
