@@ -61,6 +61,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 
 from agentinstruct import devinfra
+from services.common.cli_support import collect_stats
 from services.common.ingest import ingest_to_kafka
 from services.common.settings import STAGES, ServiceSettings
 
@@ -369,13 +370,14 @@ async def run_scenario(dep: Deployment, docs: Path, timeout_s: float) -> dict[st
     mock_stats = {stage: mock_call(url, "/mock/stats") for stage, url in dep.mocks.items()}
     stop.set()
     await asyncio.gather(*samplers)
-    with MongoClient(dep.settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=5000) as client:
-        pairs = client[dep.settings.mongodb_db]["pairs"].count_documents({})
+    figures = await collect_stats(dep.settings, scan=True)
     return {
         "t0": t0,
         "ingest_s": ingest_s,
         "seeds": counts.published,
-        "pairs": pairs,
+        "pairs": figures["pairs"]["total"],
+        "rejections": figures["scan"]["rejections"]["total"],
+        "dead_letters": figures["dead_letters"]["total"],
         "finished": finished,
         "mock_stats": mock_stats,
     }
@@ -441,7 +443,7 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=300, help="documents to ingest (one seed each)")
+    parser.add_argument("--seeds", type=int, default=600, help="documents to ingest (one seed each)")
     parser.add_argument("--budget", type=int, default=128, help="LLM_CONCURRENCY of every service")
     parser.add_argument("--max-in-flight-messages", type=int, default=256, help="MAX_IN_FLIGHT_MESSAGES")
     parser.add_argument("--partitions", type=int, default=8, help="TOPIC_PARTITIONS")
@@ -483,6 +485,8 @@ def main() -> None:
                     name,
                     str(result["seeds"]),
                     str(result["pairs"]),
+                    str(result["rejections"]),
+                    str(result["dead_letters"]),
                     f"{last_s:.0f}" + ("" if result["finished"] else " (timed out)"),
                     f"{run_rate:.0f}",
                     f"{steady_rate:.0f}",
@@ -517,7 +521,17 @@ def main() -> None:
         f"Services end to end (Kafka + FerretDB, mock LLM): {args.seeds} documents, skills {args.skills}, "
         f"budget {args.budget} per service, MAX_IN_FLIGHT_MESSAGES {args.max_in_flight_messages}, "
         f"LLM cache {'on' if args.llm_cache else 'off'}",
-        ["latency", "seeds", "pairs", "to last pair s", "pairs/min (run)", "pairs/min (steady)", "load avg after"],
+        [
+            "latency",
+            "seeds",
+            "pairs",
+            "rejections",
+            "dead letters",
+            "to last pair s",
+            "pairs/min (run)",
+            "pairs/min (steady)",
+            "load avg after",
+        ],
         e2e_rows,
     )
     print_table(
