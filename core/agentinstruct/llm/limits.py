@@ -5,28 +5,35 @@ A call is admitted, in FIFO order, when three things allow it:
 * The concurrency limit: at most `limit` calls in flight. With `adaptive` off, `limit` is the configured
   budget. With it on (AIMD), `limit` starts at the budget, or, when latency back-pressure is on too, at 8
   doubled every round trip up to the budget ("slow start", so the uncongested latency is seen once), and:
-  - a 429 halves it (never below 1) and pauses admissions until its Retry-After has elapsed; only the first
-    429 of a congestion episode counts (calls admitted before the last decrease do not decrease it again);
+  - a 429 halves it (never below 1); only the first 429 of a congestion episode counts (calls admitted before
+    the last decrease do not decrease it again). A refusal by request or token rate (`pause_all`, which
+    `OpenAILLM` sets when the provider's remaining count is 0 or its message names a rate or quota) also
+    pauses every admission until its Retry-After has elapsed; a refusal for concurrency does not: the calls
+    in flight are fine, and the refused call waits on its own;
   - every `limit` successes while the limit is binding add 1, up to the budget. The level a 429 was hit at
     is remembered: below it the limit regrows twice as fast; at or above it probing is slower, each further
     429 at about the same level halves the probing rate again (down to 1/32), and a 429 on such a probe
     only steps back to the known-good level, without halving or pausing the others (the rejected call
     itself still waits its Retry-After). A hard capacity therefore costs little once found;
-  - latency back-pressure, for servers that queue instead of refusing. Completions are grouped in windows
-    of about one round trip (`max(min_window, limit)` completions and at least `min_window_s`), each giving
-    (mean in-flight, median latency, throughput). The limit is multiplied by 0.8, and the next window is
-    skipped because its calls were admitted under the old limit, when both hold:
-      - the window's median latency is above `latency_tolerance` times the rolling minimum of window
-        medians, and more than `min_latency_delta_s` above it (queueing that adds less than that to a call
-        is not worth managing);
-      - across the recent windows, spread over enough in-flight levels, one more call in flight buys less
-        than half the average throughput per call in flight (least-squares slope);
-      - and latency rises with load: across those windows, median latency correlates with in-flight
+  - latency back-pressure, for servers that queue instead of refusing. Each window follows a cohort, the next
+    `max(min_window, limit)` calls admitted after the window opened (a window opens at every multiplicative
+    change of the limit, so its calls all ran under one limit), and is judged once `window_completion` of
+    the cohort is back and at least `min_window_s` has passed: (mean in-flight over the span, the cohort's
+    median latency, throughput by Little's law = in-flight / median). The limit comes down (x0.8; in slow
+    start x0.5, back to the last level that was not slow) when all hold:
+      - the window's median latency is above `latency_tolerance` times the uncongested reference (the window
+        with the lowest median allowing for its noise), more than `min_latency_delta_s` above it (queueing
+        that adds less than that to a call is not worth managing), and more than `latency_significance`
+        standard errors of the two medians apart (two windows of a heavy-tailed law differ by chance);
+      - the extra calls in flight bought less than half the average throughput per call: the secant from the
+        best earlier window run at least `min_spread` fewer calls in flight;
+      - and latency rises with load: across the recent windows, median latency correlates with in-flight
         (Pearson r >= `min_latency_correlation`). Heavy-tailed answer times that do not depend on load
         (a busy provider, long answers) are noise, not queueing, and must not shrink the limit.
-    More in flight without more throughput is what queueing looks like. A slower workload (longer answers)
-    raises latency at the same in-flight and is left alone. The limit settles where latency is about
-    `latency_tolerance` times the uncongested one, a little past the knee.
+    A slow window that fails the other two tests does not end slow start. The level of a latency decrease is
+    remembered: at or above it the additive increase is `latency_probe_factor` times slower, until a window
+    well past it shows no slow-down. The limit settles a little past the knee, where latency is about
+    `latency_tolerance` times the uncongested one.
 * The request and token buckets: per minute, refilled continuously, holding `burst_s` seconds' worth. The
   token cost is estimated before the call and corrected with the real usage after it. Provider
   `x-ratelimit-*` headers lower the rates (never above what was configured) and clamp the buckets.
@@ -220,7 +227,7 @@ class LimitConfig:
     latency_tolerance: float = 1.5
     min_latency_delta_s: float = 0.05
     min_window: int = 16
-    min_window_s: float = 0.25
+    min_window_s: float = 0.1
     slow_start_initial: int = 8
     burst_s: float = 10.0
     max_pause_s: float = 300.0
@@ -230,6 +237,9 @@ class LimitConfig:
     min_spread: float = 0.15
     min_marginal_gain: float = 0.5
     min_latency_correlation: float = 0.45
+    latency_probe_factor: int = 8
+    window_completion: float = 0.8
+    latency_significance: float = 2.0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -243,6 +253,7 @@ class Permit:
     tokens: int
     admitted_at: float
     generation: int
+    window: int = -1
     released: bool = False
 
 
@@ -280,6 +291,18 @@ class _Window(NamedTuple):
     mean_in_flight: float
     p50: float
     throughput: float
+    p50_log_se: float = 0.0  # standard error of ln(p50): how far apart two windows' medians must be to differ
+
+
+def _log_median_se(latencies: list[float]) -> float:
+    """Standard error of the log of the median of `latencies`, from their interquartile range in log space
+    (robust to the heavy tails of answer times): 1.2533 x sigma / sqrt(n), sigma = IQR / 1.349."""
+    logs = sorted(math.log(max(value, 1e-6)) for value in latencies)
+    n = len(logs)
+    if n < 4:
+        return 0.0
+    iqr = logs[(3 * n) // 4] - logs[n // 4]
+    return 1.2533 * (iqr / 1.349) / math.sqrt(n)
 
 
 @dataclass(slots=True)
@@ -289,27 +312,22 @@ class _Waiter:
 
 
 def _marginal_throughput(windows: list[_Window], min_spread: float) -> float | None:
-    """Least-squares slope of throughput over mean in-flight across `windows` (completions/s per extra call
-    in flight); None when the in-flight levels are too close together (less than `min_spread` of the
-    latest) to tell."""
-    if len(windows) < 3:
+    """What the latest window's extra calls in flight bought (completions/s per extra call): the secant from
+    the best-throughput earlier window run at least `min_spread` fewer calls in flight. None without such a
+    window. A secant to the best lower level, not a regression over all windows: across a concave curve
+    (throughput rising to the knee, then flat) a slope fitted over both parts stays dominated by the rise."""
+    current = windows[-1]
+    lower = [w for w in windows[:-1] if w.mean_in_flight <= (1.0 - min_spread) * current.mean_in_flight]
+    if not lower:
         return None
-    xs = [w.mean_in_flight for w in windows]
-    ys = [w.throughput for w in windows]
-    if max(xs) - min(xs) < min_spread * xs[-1]:
-        return None
-    mean_x = sum(xs) / len(xs)
-    mean_y = sum(ys) / len(ys)
-    var = sum((x - mean_x) ** 2 for x in xs)
-    if var <= 0:
-        return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var
+    reference = max(lower, key=lambda w: w.throughput)
+    return (current.throughput - reference.throughput) / (current.mean_in_flight - reference.mean_in_flight)
 
 
 def _latency_load_correlation(windows: list[_Window]) -> float:
     """Pearson correlation of window median latency with mean in-flight: near 1 when latency is caused by load
     (a queueing server), near 0 when it is noise (heavy-tailed answer times at any load)."""
-    if len(windows) < 3:
+    if len(windows) < 2:
         return 0.0
     xs = [w.mean_in_flight for w in windows]
     ys = [w.p50 for w in windows]
@@ -370,13 +388,17 @@ class Limiter:
         self._decreases_rate_limit = 0
         self._decreases_latency = 0
         # latency back-pressure
-        self._win_start: float | None = None
+        self._win_id = 0
+        self._win_start = now
         self._win_area0 = 0.0
+        self._win_size = 0
+        self._win_to_admit = 0
+        self._win_open = 0
         self._win_latencies: list[float] = []
-        self._win_size = max(self.config.min_window, self.cap)
-        self._skip_window = False
+        self._latency_ceiling: float | None = None
         self._history: deque[_Window] = deque(maxlen=self.config.history_windows)
-        self._baseline: deque[float] = deque(maxlen=self.config.baseline_windows)
+        self._baseline: deque[_Window] = deque(maxlen=self.config.baseline_windows)
+        self._open_window(now)
 
     # -- properties -------------------------------------------------------------------------------------
 
@@ -425,9 +447,8 @@ class Limiter:
         if self._t0 is None:
             self._t0 = now
             self._last = now
-        if self._win_start is None:
-            self._win_start = now
-            self._win_area0 = self._area
+        if self._admitted == 0:
+            self._open_window(now)
         self._in_flight += 1
         if self._in_flight > self._peak:
             self._peak = self._in_flight
@@ -436,7 +457,12 @@ class Limiter:
             self._requests.take(now, 1.0)
         if self._tokens is not None and tokens > 0:
             self._tokens.take(now, float(tokens))
-        return Permit(tokens=tokens, admitted_at=now, generation=self._generation)
+        window = -1
+        if self._win_to_admit > 0:
+            self._win_to_admit -= 1
+            self._win_open += 1
+            window = self._win_id
+        return Permit(tokens=tokens, admitted_at=now, generation=self._generation, window=window)
 
     def try_acquire(self, tokens: int = 0) -> Permit | None:
         """Admit a call now if nothing stands in the way (and nobody is queued before it), else None."""
@@ -506,8 +532,14 @@ class Limiter:
         latency_s: float | None = None,
         tokens_used: int | None = None,
         retry_after_s: float | None = None,
+        pause_all: bool = True,
     ) -> None:
-        """Hand back a permit with what happened; feeds the adaptive limit and the token bucket."""
+        """Hand back a permit with what happened; feeds the adaptive limit and the token bucket.
+
+        A 429's `retry_after_s` pauses every admission when `pause_all` (a refusal by request or token rate:
+        nobody gets through before it has elapsed); with `pause_all=False` (a refusal for concurrency: the calls
+        already in flight are fine) it only cuts the limit, and the refused call waits on its own.
+        """
         if permit.released:
             return
         permit.released = True
@@ -515,12 +547,15 @@ class Limiter:
         self._advance(now)
         binding = self._in_flight >= self.cap or bool(self._waiters)
         self._in_flight -= 1
+        in_window = permit.window == self._win_id
+        if in_window:
+            self._win_open -= 1
         if tokens_used is not None and self._tokens is not None:
             self._tokens.give_back(now, float(permit.tokens - tokens_used))
         if outcome is Outcome.SUCCESS:
             self._completed += 1
             if self.config.adaptive:
-                self._on_success(now, latency_s, binding)
+                self._on_success(now, latency_s if in_window else None, binding)
         elif outcome is Outcome.RATE_LIMITED:
             self._rate_limited += 1
             probe_failed = False
@@ -533,12 +568,14 @@ class Limiter:
                 else:
                     self._decrease(self.config.decrease_factor)
                 self._decreases_rate_limit += 1
-            if retry_after_s is not None and retry_after_s > 0 and not probe_failed:
+            if retry_after_s is not None and retry_after_s > 0 and pause_all and not probe_failed:
                 self._paused_until = max(self._paused_until, now + min(retry_after_s, self.config.max_pause_s))
         elif outcome is Outcome.CANCELLED:
             self._cancelled += 1
         else:
             self._failed += 1
+        if in_window and self._win_id == permit.window:
+            self._maybe_close_window(now)
         self._dispatch()
 
     def pause(self, seconds: float) -> None:
@@ -584,6 +621,21 @@ class Limiter:
         self._generation += 1
         self._successes = 0
         self._slow_start = False
+        self._new_epoch()
+
+    def _new_epoch(self) -> None:
+        """The limit changed by a factor: latency windows start afresh with the calls admitted from now on."""
+        self._open_window(self._clock())
+
+    def _open_window(self, now: float) -> None:
+        """Start a window: its cohort is the next `max(min_window, limit)` calls admitted."""
+        self._win_id += 1
+        self._win_start = now
+        self._win_area0 = self._area
+        self._win_size = max(self.config.min_window, self.cap)
+        self._win_to_admit = self._win_size if self.config.latency_backpressure else 0
+        self._win_open = 0
+        self._win_latencies = []
 
     def _note_ceiling(self, level: float) -> None:
         """Remember the level a 429 was hit at; a repeat at about the same level makes probing above it rarer."""
@@ -597,11 +649,12 @@ class Limiter:
 
     def _successes_per_increase(self) -> int:
         cap = self.cap
-        if self._ceiling is None:
-            return cap
-        if self._limit < self._ceiling:
-            return max(1, cap // 2)
-        return cap * self._probe_factor
+        per = cap
+        if self._ceiling is not None:
+            per = max(1, cap // 2) if self._limit < self._ceiling else cap * self._probe_factor
+        if self._latency_ceiling is not None and self._limit >= self._latency_ceiling:
+            per = max(per, cap * self.config.latency_probe_factor)
+        return per
 
     def _on_success(self, now: float, latency_s: float | None, binding: bool) -> None:
         if binding and not self._slow_start and self._limit < self._budget:
@@ -611,54 +664,74 @@ class Limiter:
                 self._advance(now)
                 self._limit = min(float(self._budget), self._limit + 1.0)
                 self._increases += 1
-        if latency_s is None or not self.config.latency_backpressure:
-            return
-        if self._win_start is None:
-            self._win_start = now
-            self._win_area0 = self._area
-        self._win_latencies.append(latency_s)
-        if len(self._win_latencies) >= self._win_size and now - self._win_start >= self.config.min_window_s:
-            self._close_window(now)
+        if latency_s is not None:
+            self._win_latencies.append(latency_s)
 
-    def _close_window(self, now: float) -> None:
-        assert self._win_start is not None
+    def _maybe_close_window(self, now: float) -> None:
+        """Judge the window once most of its cohort is back (waiting for all of it would wait for the slowest
+        call of a heavy tail) and it spans at least `min_window_s`. The cohort, calls admitted together under
+        one limit, gives the median latency; mean in-flight is over the span."""
+        cfg = self.config
+        if self._win_to_admit > 0 or not cfg.latency_backpressure:
+            return
+        size = self._win_size
+        if self._win_open > (1.0 - cfg.window_completion) * size or now - self._win_start < cfg.min_window_s:
+            return
+        if len(self._win_latencies) < max(3, size // 2):  # mostly failures: no latency to judge
+            self._open_window(now)
+            return
         duration = now - self._win_start
+        mean_in_flight = (self._area - self._win_area0) / duration
+        p50 = statistics.median(self._win_latencies)
+        # throughput by Little's law (in flight / latency): counting completions over the span would mix in
+        # calls admitted under the previous limit. The scale (median, not mean, latency) cancels out in the
+        # comparisons made with it.
         current = _Window(
-            mean_in_flight=(self._area - self._win_area0) / duration,
-            p50=statistics.median(self._win_latencies),
-            throughput=len(self._win_latencies) / duration,
+            mean_in_flight=mean_in_flight,
+            p50=p50,
+            throughput=mean_in_flight / p50 if p50 > 0 else 0.0,
+            p50_log_se=_log_median_se(self._win_latencies),
         )
-        self._win_start = now
-        self._win_area0 = self._area
-        self._win_latencies = []
-        self._baseline.append(current.p50)
+        self._open_window(now)
+        self._baseline.append(current)
         history = list(self._history)
         self._history.append(current)
-        if self._skip_window:
-            self._skip_window = False
-        else:
-            self._judge_window(current, history)
-        self._win_size = max(self.config.min_window, self.cap)
+        self._judge_window(current, history)
 
     def _judge_window(self, current: _Window, history: list[_Window]) -> None:
         cfg = self.config
-        baseline = min(self._baseline)
-        slow = current.p50 > cfg.latency_tolerance * baseline and current.p50 - baseline > cfg.min_latency_delta_s
+        # the uncongested reference: the window whose median is lowest even allowing for its noise (the plain
+        # lowest median of many noisy windows is a lucky draw that would make every later window look slow)
+        reference = min(self._baseline, key=lambda w: w.p50 * math.exp(cfg.latency_significance * w.p50_log_se))
+        baseline = reference.p50
+        # slow: above tolerance, by enough seconds to matter, and by more than the windows' noise (a heavy tail
+        # makes two medians of the same law differ by chance)
+        noise = cfg.latency_significance * math.hypot(current.p50_log_se, reference.p50_log_se)
+        slow = (
+            current.p50 > cfg.latency_tolerance * baseline
+            and current.p50 - baseline > cfg.min_latency_delta_s
+            and math.log(current.p50 / baseline) > noise
+        )
         if slow:
-            marginal = _marginal_throughput([*history, current], cfg.min_spread)
+            windows = [*history, current]
+            marginal = _marginal_throughput(windows, cfg.min_spread)
             average = current.throughput / current.mean_in_flight if current.mean_in_flight > 0 else 0.0
-            caused_by_load = _latency_load_correlation([*history, current]) >= cfg.min_latency_correlation
+            caused_by_load = _latency_load_correlation(windows) >= cfg.min_latency_correlation
             if marginal is not None and marginal < cfg.min_marginal_gain * average and caused_by_load:
-                self._decrease(cfg.latency_decrease_factor)
+                self._latency_ceiling = float(self.cap)
+                # in slow start the level before the last doubling was not slow: go back to it
+                self._decrease(0.5 if self._slow_start else cfg.latency_decrease_factor)
                 self._decreases_latency += 1
-                self._skip_window = True
                 return
-            self._slow_start = False
-        elif self._slow_start:
+            # slow but not from load (heavy-tailed answer times): slow start goes on
+        elif self._latency_ceiling is not None and self.cap >= (1.0 + 2 * cfg.min_spread) * self._latency_ceiling:
+            self._latency_ceiling = None  # well past the old knee without slowing down: the server got faster
+        if self._slow_start:
             self._advance(self._clock())
             self._limit = min(float(self._budget), self._limit * 2.0)
             if self._limit >= self._budget:
                 self._slow_start = False
+            self._new_epoch()
 
     # -- statistics -----------------------------------------------------------------------------------------
 
@@ -678,8 +751,7 @@ class Limiter:
         self._last = now
         self._area = 0.0
         self._limit_area = 0.0
-        self._win_start = None
-        self._win_latencies = []
+        self._open_window(now)
         self._peak = self._in_flight
 
     def stats(self) -> LimiterStats:
@@ -709,7 +781,7 @@ class Limiter:
             slow_start=self._slow_start,
             ceiling=self._ceiling,
             paused_for_s=max(0.0, self._paused_until - now),
-            baseline_latency_s=min(self._baseline) if self._baseline else None,
+            baseline_latency_s=min(w.p50 for w in self._baseline) if self._baseline else None,
             rpm=self._requests.per_minute if self._requests is not None else None,
             tpm=self._tokens.per_minute if self._tokens is not None else None,
             elapsed_s=elapsed,

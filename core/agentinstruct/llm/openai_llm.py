@@ -123,6 +123,24 @@ def _classify_status(exc: openai.APIStatusError) -> LLMError:
     return LLMError(ErrorKind.BAD_REQUEST, message)
 
 
+_RATE_MARKERS = ("per min", "per-min", "per_min", "rpm", "tpm", "requests per", "tokens per", "rate limit", "quota")
+
+
+def is_rate_refusal(exc: BaseException) -> bool:
+    """Whether a 429 refuses by request or token rate (every caller must wait out its Retry-After) rather than
+    for concurrency (the server is full right now; the calls already in flight are fine): the provider's
+    `x-ratelimit-remaining-*` at 0, or an error text that names a rate or quota."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code != 429:
+        return False
+    headers = exc.response.headers if exc.response is not None else {}
+    for name in ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"):
+        value = headers.get(name)
+        if value is not None and value.strip() in ("0", "0.0"):
+            return True
+    text = _error_text(exc)
+    return any(marker in text for marker in _RATE_MARKERS)
+
+
 def _error_text(exc: openai.APIStatusError) -> str:
     parts = [exc.message or "", str(exc.code or "")]
     body = exc.body
@@ -676,7 +694,11 @@ class OpenAILLM:
             state.last_latency_s = time.perf_counter() - start
             error = classify(exc)
             if error.kind is ErrorKind.RATE_LIMIT:
-                limiter.release(permit, Outcome.RATE_LIMITED, retry_after_s=error.retry_after)
+                limiter.release(
+                    permit, Outcome.RATE_LIMITED, retry_after_s=error.retry_after, pause_all=is_rate_refusal(exc)
+                )
+                if isinstance(exc, openai.APIStatusError) and exc.response is not None:
+                    limiter.update_from_headers(exc.response.headers)
             else:
                 limiter.release(permit, Outcome.FAILURE)
             raise error from exc

@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from agentinstruct.llm import ErrorKind, LLMError, classify
+from agentinstruct.llm.openai_llm import is_rate_refusal
 
 REQUEST = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
 
@@ -55,6 +56,31 @@ def test_rate_limit_reads_retry_after_seconds() -> None:
 def test_rate_limit_without_header_has_no_retry_after() -> None:
     error = classify(_status_error(openai.RateLimitError, 429))
     assert error.retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "headers", "rate"),
+    [
+        ("Rate limit reached for gpt-4o on requests per min (RPM): Limit 3, Used 3.", "rate_limit_exceeded", {}, True),
+        ("Number of request tokens has exceeded your per-minute rate limit", None, {}, True),
+        ("Too many requests", None, {"x-ratelimit-remaining-requests": "0"}, True),
+        ("Too many requests", None, {"x-ratelimit-remaining-tokens": "0"}, True),
+        ("The server is at capacity; please retry later.", "rate_limit_exceeded", {}, False),
+        ("Too many concurrent requests", None, {"x-ratelimit-remaining-requests": "12"}, False),
+        ("", None, {}, False),
+    ],
+)
+def test_a_429_by_rate_is_told_from_one_for_concurrency(
+    message: str, code: str | None, headers: dict[str, str], rate: bool
+) -> None:
+    exc = _status_error(openai.RateLimitError, 429, message=message, code=code, headers=headers)
+    assert is_rate_refusal(exc) is rate
+    assert classify(exc).kind is ErrorKind.RATE_LIMIT
+
+
+def test_only_a_429_is_a_rate_refusal() -> None:
+    assert not is_rate_refusal(_status_error(openai.InternalServerError, 500, message="rate limit"))
+    assert not is_rate_refusal(ValueError("per minute"))
 
 
 def test_insufficient_quota_is_not_retried() -> None:

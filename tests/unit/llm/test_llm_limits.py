@@ -6,7 +6,9 @@ import asyncio
 import email.utils
 import heapq
 import itertools
+import math
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +22,8 @@ from agentinstruct.llm import (
     parse_duration,
     parse_retry_after,
 )
+from agentinstruct.testing.limiter_sim import Server
+from agentinstruct.testing.limiter_sim import simulate as simulate_workload
 
 
 class FakeClock:
@@ -325,6 +329,50 @@ def test_slow_start_doubles_up_to_the_budget() -> None:
     limits = simulate(limiter, clock, lambda in_flight, now: 1.0, completions=200)
     assert sorted(set(limits)) == [8, 16, 32, 64]
     assert not limiter.stats().slow_start
+
+
+# -- whole workloads replayed on a simulated clock (agentinstruct.testing.limiter_sim) ----------------------
+
+
+def test_queueing_server_p99_within_twice_unloaded_at_full_goodput() -> None:
+    # the bench's queueing scenario: 1,000 calls, 64 callers, 200 ms, slower in proportion beyond 16 in flight
+    result = simulate_workload(LimitConfig(concurrency=64), Server(median=0.2, queue_knee=16), calls=1000)
+    best_fixed = 16 / 0.2  # throughput is flat past the knee
+    assert result.goodput >= 0.9 * best_fixed
+    assert result.latency_quantile(0.99) <= 2.0 * 0.2 + 1e-9
+    assert 16 <= sum(result.limits[-300:]) / 300 <= 28, "settles a little past the knee"
+
+
+def test_slow_start_stops_at_the_first_doubling_that_only_adds_latency() -> None:
+    result = simulate_workload(LimitConfig(concurrency=64), Server(median=0.2, queue_knee=8), calls=400)
+    assert max(result.limits) <= 16, "8 -> 16 showed queueing: no doubling to 32"
+
+
+def test_concurrency_429s_cut_the_limit_without_stopping_the_calls_in_flight() -> None:
+    # the bench's capacity scenario: the server takes 16 in flight and refuses the rest with Retry-After 1 s
+    refusing = Server(median=0.2, capacity=16, retry_after=1.0)
+    result = simulate_workload(LimitConfig(concurrency=64), refusing, calls=1000)
+    assert result.goodput >= 0.95 * 16 / 0.2
+    assert result.rejected_per_success <= 0.05
+    # the same refusals read as rate refusals pause everybody for the Retry-After: slower
+    paused = simulate_workload(LimitConfig(concurrency=64), replace(refusing, pause_all=True), calls=1000)
+    assert paused.wall_s > result.wall_s
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_heavy_tailed_latency_is_not_mistaken_for_queueing(seed: int) -> None:
+    # lognormal answer times (median 500 ms, sigma 1) that do not depend on load: the limit reaches the budget
+    # in a few round trips and stays there
+    result = simulate_workload(LimitConfig(concurrency=128), Server(median=0.5, sigma=1.0), calls=3000, seed=seed)
+    reached = next(i for i, limit in enumerate(result.limits) if limit >= 128)
+    assert reached <= 400
+    assert min(result.limits[reached:]) >= 100
+
+
+def test_short_run_at_fixed_latency_is_near_ideal() -> None:
+    result = simulate_workload(LimitConfig(concurrency=64), Server(median=0.2), calls=10_000)
+    ideal = math.ceil(10_000 / 64) * 0.2
+    assert result.wall_s <= 1.05 * ideal
 
 
 # -- rate buckets and provider headers ------------------------------------------------------------------
