@@ -64,6 +64,10 @@ class ServiceSettings(BaseSettings):
     llm_max_attempts: int = Field(default=6, ge=1)
     llm_backoff_base_s: float = Field(default=0.5, ge=0)
     llm_backoff_max_s: float = Field(default=30.0, ge=0)
+    llm_adaptive: bool = Field(default=True, description="adapt the in-flight limit to 429s and queueing")
+    llm_latency_backpressure: bool = Field(
+        default=True, description="with LLM_ADAPTIVE, also lower the limit when latency rises without throughput"
+    )
     llm_prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict,
         description="model -> [USD per 1k input tokens, USD per 1k output tokens], as JSON in LLM_PRICES; the "
@@ -71,7 +75,12 @@ class ServiceSettings(BaseSettings):
     )
 
     # delivery
-    max_in_flight_messages: int = Field(default=64, ge=1, description="messages processed at once per replica")
+    max_in_flight_messages: int = Field(
+        default=256,
+        ge=1,
+        description="messages processed at once per replica; about twice LLM_CONCURRENCY keeps the LLM budget full, "
+        "since a message spends part of its time between calls",
+    )
     drain_timeout_s: float = Field(default=30.0, ge=0)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
 
@@ -181,6 +190,8 @@ class ServiceSettings(BaseSettings):
             max_attempts=self.llm_max_attempts,
             backoff_base_s=self.llm_backoff_base_s,
             backoff_max_s=self.llm_backoff_max_s,
+            adaptive=self.llm_adaptive,
+            latency_backpressure=self.llm_latency_backpressure,
             cost_per_1k_tokens=self.llm_prices,
         )
 
