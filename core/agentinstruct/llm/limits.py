@@ -229,6 +229,7 @@ class LimitConfig:
     min_window: int = 16
     min_window_s: float = 0.1
     slow_start_initial: int = 8
+    slow_start_factor: float = 2.0
     burst_s: float = 10.0
     max_pause_s: float = 300.0
     baseline_windows: int = 200
@@ -239,7 +240,7 @@ class LimitConfig:
     min_latency_correlation: float = 0.45
     latency_probe_factor: int = 8
     window_completion: float = 0.8
-    latency_significance: float = 2.0
+    latency_significance: float = 3.0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -291,18 +292,16 @@ class _Window(NamedTuple):
     mean_in_flight: float
     p50: float
     throughput: float
-    p50_log_se: float = 0.0  # standard error of ln(p50): how far apart two windows' medians must be to differ
+    log_sigma: float = 0.0  # spread of ln(latency) within the window (IQR / 1.349: robust to heavy tails)
+    count: int = 1
 
 
-def _log_median_se(latencies: list[float]) -> float:
-    """Standard error of the log of the median of `latencies`, from their interquartile range in log space
-    (robust to the heavy tails of answer times): 1.2533 x sigma / sqrt(n), sigma = IQR / 1.349."""
+def _log_sigma(latencies: list[float]) -> float:
     logs = sorted(math.log(max(value, 1e-6)) for value in latencies)
     n = len(logs)
     if n < 4:
         return 0.0
-    iqr = logs[(3 * n) // 4] - logs[n // 4]
-    return 1.2533 * (iqr / 1.349) / math.sqrt(n)
+    return (logs[(3 * n) // 4] - logs[n // 4]) / 1.349
 
 
 @dataclass(slots=True)
@@ -393,6 +392,8 @@ class Limiter:
         self._win_area0 = 0.0
         self._win_size = 0
         self._win_to_admit = 0
+        self._win_ramping = False
+        self._ramp_s = 0.0
         self._win_open = 0
         self._win_latencies: list[float] = []
         self._latency_ceiling: float | None = None
@@ -458,7 +459,11 @@ class Limiter:
         if self._tokens is not None and tokens > 0:
             self._tokens.take(now, float(tokens))
         window = -1
-        if self._win_to_admit > 0:
+        if self._win_ramping and (self._in_flight >= self.cap or now - self._win_start >= self._ramp_s):
+            self._win_ramping = False  # the limit is reached (or a round trip has passed): the cohort starts
+            self._win_start = now
+            self._win_area0 = self._area
+        elif self._win_to_admit > 0 and not self._win_ramping:
             self._win_to_admit -= 1
             self._win_open += 1
             window = self._win_id
@@ -634,6 +639,9 @@ class Limiter:
         self._win_area0 = self._area
         self._win_size = max(self.config.min_window, self.cap)
         self._win_to_admit = self._win_size if self.config.latency_backpressure else 0
+        # calls admitted while in-flight climbs to a new limit ran under a lower load: the cohort starts after
+        self._win_ramping = True
+        self._ramp_s = self._history[-1].p50 if self._history else 0.0
         self._win_open = 0
         self._win_latencies = []
 
@@ -672,7 +680,7 @@ class Limiter:
         call of a heavy tail) and it spans at least `min_window_s`. The cohort, calls admitted together under
         one limit, gives the median latency; mean in-flight is over the span."""
         cfg = self.config
-        if self._win_to_admit > 0 or not cfg.latency_backpressure:
+        if self._win_ramping or self._win_to_admit > 0 or not cfg.latency_backpressure:
             return
         size = self._win_size
         if self._win_open > (1.0 - cfg.window_completion) * size or now - self._win_start < cfg.min_window_s:
@@ -690,7 +698,8 @@ class Limiter:
             mean_in_flight=mean_in_flight,
             p50=p50,
             throughput=mean_in_flight / p50 if p50 > 0 else 0.0,
-            p50_log_se=_log_median_se(self._win_latencies),
+            log_sigma=_log_sigma(self._win_latencies),
+            count=len(self._win_latencies),
         )
         self._open_window(now)
         self._baseline.append(current)
@@ -702,11 +711,18 @@ class Limiter:
         cfg = self.config
         # the uncongested reference: the window whose median is lowest even allowing for its noise (the plain
         # lowest median of many noisy windows is a lucky draw that would make every later window look slow)
-        reference = min(self._baseline, key=lambda w: w.p50 * math.exp(cfg.latency_significance * w.p50_log_se))
+        # standard error of ln(median) of a window: 1.2533 sigma / sqrt(n), sigma pooled over the recent windows
+        # (one window's own spread, from a few dozen calls, is itself too noisy to rely on)
+        sigma = statistics.median(w.log_sigma for w in self._baseline)
+
+        def se(window: _Window) -> float:
+            return 1.2533 * sigma / math.sqrt(window.count)
+
+        reference = min(self._baseline, key=lambda w: w.p50 * math.exp(cfg.latency_significance * se(w)))
         baseline = reference.p50
         # slow: above tolerance, by enough seconds to matter, and by more than the windows' noise (a heavy tail
         # makes two medians of the same law differ by chance)
-        noise = cfg.latency_significance * math.hypot(current.p50_log_se, reference.p50_log_se)
+        noise = cfg.latency_significance * math.hypot(se(current), se(reference))
         slow = (
             current.p50 > cfg.latency_tolerance * baseline
             and current.p50 - baseline > cfg.min_latency_delta_s
@@ -728,7 +744,7 @@ class Limiter:
             self._latency_ceiling = None  # well past the old knee without slowing down: the server got faster
         if self._slow_start:
             self._advance(self._clock())
-            self._limit = min(float(self._budget), self._limit * 2.0)
+            self._limit = min(float(self._budget), math.ceil(self._limit * self.config.slow_start_factor))
             if self._limit >= self._budget:
                 self._slow_start = False
             self._new_epoch()
