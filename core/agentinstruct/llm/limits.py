@@ -293,7 +293,7 @@ class _Window(NamedTuple):
     p50: float
     throughput: float
     log_sigma: float = 0.0  # spread of ln(latency) within the window (IQR / 1.349: robust to heavy tails)
-    count: int = 1
+    samples: int = 1
 
 
 def _log_sigma(latencies: list[float]) -> float:
@@ -699,7 +699,7 @@ class Limiter:
             p50=p50,
             throughput=mean_in_flight / p50 if p50 > 0 else 0.0,
             log_sigma=_log_sigma(self._win_latencies),
-            count=len(self._win_latencies),
+            samples=len(self._win_latencies),
         )
         self._open_window(now)
         self._baseline.append(current)
@@ -716,7 +716,7 @@ class Limiter:
         sigma = statistics.median(w.log_sigma for w in self._baseline)
 
         def se(window: _Window) -> float:
-            return 1.2533 * sigma / math.sqrt(window.count)
+            return 1.2533 * sigma / math.sqrt(window.samples)
 
         reference = min(self._baseline, key=lambda w: w.p50 * math.exp(cfg.latency_significance * se(w)))
         baseline = reference.p50
