@@ -5,9 +5,9 @@
     uv run python bench/run_all.py --quick         # small N, a smoke check (a few minutes with the peers)
     uv run python bench/run_all.py --quick --only ours --scenarios overhead,capacity
 
-Scenarios: overhead, capacity, queueing, crash, pipeline (one script each in bench/, runnable alone with the
-same options). Tools: ours, raw (AsyncOpenAI + semaphore), curator, distilabel; a peer whose environment is
-missing is skipped with a message. `--markdown PATH` also writes the table to a file.
+Scenarios: overhead, capacity, queueing, crash, pipeline, memory (one script each in bench/, runnable alone with
+the same options; memory runs ours only). Tools: ours, raw (AsyncOpenAI + semaphore), curator, distilabel; a
+peer whose environment is missing is skipped with a message. `--markdown PATH` also writes the table to a file.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from results import HEADER, Row
 from tools import TOOLS, Tool, selected
 
 Scenario = Callable[[bool, list[Tool], Path], list[Row]]
-SCENARIOS = ("overhead", "capacity", "queueing", "crash", "pipeline")
+SCENARIOS = ("overhead", "capacity", "queueing", "crash", "pipeline", "memory")
 
 
 def _scenario(name: str) -> Scenario:
