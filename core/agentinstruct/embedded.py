@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +49,7 @@ class RunOptions:
     fresh: bool = False
     messages_format: MessagesFormat = "list"
     max_chunk_chars: int = 6000
+    search_index_max_seeds: int = 20_000
 
     @property
     def rejected_path(self) -> Path:
@@ -296,12 +298,29 @@ async def run_pipeline(
 
 
 def build_search_index(options: RunOptions) -> ToolsPort | None:
-    """The agents' tools, with a search index over the code units of the seed corpus."""
+    """The agents' tools, with a search index over the seed corpus (code seeds by their code units).
+
+    The index is held in memory, so a corpus larger than `search_index_max_seeds` is indexed by a uniform
+    sample of that many seeds (reservoir sampling, seeded: the same input gives the same sample): memory stays
+    bounded however many seeds are queued.
+    """
     from agentinstruct.tools.search import SearchIndex, extract_code_units
     from agentinstruct.tools.toolbox import Toolbox
 
+    cap = max(1, options.search_index_max_seeds)
+    sample: list[Seed] = []
+    rng = random.Random(0)
+    for position, seed in enumerate(iter_seeds(options, RunStats(), lambda _s: None)):
+        if position < cap:
+            sample.append(seed)
+        else:
+            slot = rng.randrange(position + 1)
+            if slot < cap:
+                sample[slot] = seed
+    if len(sample) == cap:
+        log.info("search index: a sample of %d seeds of the corpus", cap)
     index = SearchIndex()
-    for seed in iter_seeds(options, RunStats(), lambda _s: None):
+    for seed in sample:
         if seed.source.kind == "code":
             for name, code in extract_code_units(seed.text, seed.source.language):
                 index.add(f"{seed.id}:{name}", code, {"seed_id": seed.id, "name": name, "uri": seed.source.uri})

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,27 @@ async def test_bad_calls_return_errors(name: str, arguments: str | dict[str, obj
     assert set(payload) == {"error"}
     assert message in payload["error"]
     assert " " not in raw.split('"error"', 1)[0]
+
+
+def test_corpus_search_index_is_a_bounded_uniform_sample(tmp_path: Path) -> None:
+    from agentinstruct.embedded import RunOptions, build_search_index
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(
+        "".join(
+            json.dumps({"id": f"d{i}", "text": f"document number {i} about topic {i % 7}"}) + "\n" for i in range(200)
+        )
+    )
+    options = RunOptions(paths=[str(docs)], out=tmp_path / "out.jsonl", search_index_max_seeds=25)
+    first = build_search_index(options)
+    second = build_search_index(options)
+    assert isinstance(first, Toolbox) and isinstance(second, Toolbox)
+    assert first.index is not None and second.index is not None
+    assert len(first.index) == 25
+    assert first.index.doc_ids() == second.index.doc_ids(), "the same input gives the same sample"
+    # a sample, not the first 25: later documents are represented
+    texts = [first.index.get(doc_id)[0] for doc_id in first.index.doc_ids()]  # type: ignore[index]
+    assert any(int(text.split()[2]) >= 100 for text in texts)
+    everything = build_search_index(RunOptions(paths=[str(docs)], out=tmp_path / "out.jsonl"))
+    assert isinstance(everything, Toolbox) and everything.index is not None
+    assert len(everything.index) == 200
