@@ -7,8 +7,11 @@ the same command to completion.
 * distilabel: the `single` workload with `use_cache=True` for both runs (distilabel's resume).
 
 Figures per kill point: calls paid twice (requests the mock started serving, over both runs, minus the
-crash-free run's), requests in flight at the kill (the mock's count), rows lost and rows duplicated in the
-final output against the crash-free run.
+crash-free run's), calls in flight at the kill, rows lost and rows duplicated in the final output against the
+crash-free run. In flight at the kill, for ours: calls the mock had started serving whose answers were not in
+the CLI's response cache when the process died (sent and not answered, or answered and not yet stored: both
+are lost with the process); for the peers, whose caches are not read here: the mock's own in-flight count,
+polled at most 10 ms before the kill (a lower bound).
 Targets (ours): paid twice <= in flight at the kill; 0 rows lost; 0 rows duplicated.
 
 Run: `uv run python bench/crash.py [--quick] [--tools ...]`.
@@ -140,7 +143,7 @@ def run(quick: bool, tools: list[Tool], root: Path) -> list[Row]:
         for f in FRACTIONS
     }
     notes = Row("crash", "reference (crash-free)", "calls, rows")
-    uncached = Row("crash", "ours, per kill point", "calls answered before the kill but not in the cache")
+    uncached = Row("crash", "ours, per kill point", "of the calls in flight: answered by the mock but not yet cached")
     with mock_server("--latency-median-ms", str(LATENCY_MS)) as url:
         if "ours" in names:
             _crash_ours(url, quick, root / "crash-ours", rows, notes, uncached)
@@ -176,12 +179,16 @@ def _crash_ours(url: str, quick: bool, root: Path, rows: dict[float, Row], notes
         out = trial / "pairs.jsonl"
         mock_reset(url)
         cmd = _ours_command(url, docs, out, concurrency)
-        inflight = _run_and_kill(cmd, url, int(fraction * reference_paid), log)
+        server_inflight = _run_and_kill(cmd, url, int(fraction * reference_paid), log)
         time.sleep(0.2)
-        answered = mock_stats(url)["outcomes"]["ok"]
-        lag = answered - _cached(out.with_name(out.name + ".state") / "llm-cache.sqlite")
+        after = mock_stats(url)
+        cached = _cached(out.with_name(out.name + ".state") / "llm-cache.sqlite")
+        lag = after["outcomes"]["ok"] - cached
+        inflight = None if server_inflight is None else paid(after) - cached
         parts = [] if not uncached.values.get("ours") else [uncached.values["ours"]]
-        uncached.values["ours"] = "; ".join([*parts, f"{int(fraction * 100)} %: {lag}"])
+        uncached.values["ours"] = "; ".join(
+            [*parts, f"{int(fraction * 100)} %: {lag} (mock's in-flight at its last poll: {server_inflight})"]
+        )
         complete = _run(cmd, log, 900)
         twice = paid(mock_stats(url)) - reference_paid
         lost, dup = _rows_figures(read_rows(out), "id", reference_ids)
