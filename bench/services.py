@@ -25,6 +25,9 @@ Figures:
 Run: `uv run python bench/services.py [--seeds N] [--budget 128] [--max-in-flight-messages 256]`. It starts
 the local Kafka and FerretDB (`agentinstruct dev up`) if they are not running. The machine's load average is
 printed with the tables: on a shared machine the figures move with it.
+
+`run_deployment` (one deployment, one ingest, torn down with its topics, consumer groups and database) is also
+used by the `pipeline` scenario (`bench/pipeline.py`), which imports this file under another name.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +176,19 @@ class Service:
     exit_code: int | None = None
 
 
+@dataclass(frozen=True)
+class Options:
+    """How every service of a deployment is configured, beyond the connection settings."""
+
+    skills: str = "rc,text_modification"
+    budget: int = 128
+    max_in_flight_messages: int = 256
+    partitions: int = 8
+    llm_cache: bool = True
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Further settings (`REFINE_ROUNDS`, ...), applied last."""
+
+
 @dataclass
 class Deployment:
     namespace: str
@@ -182,7 +198,7 @@ class Deployment:
     lags: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
 
-def service_env(namespace: str, mock_url: str, port: int, args: argparse.Namespace) -> dict[str, str]:
+def service_env(namespace: str, mock_url: str, port: int, options: Options) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TOPIC_", "KAFKA_", "MONGODB_", "OPENAI_"))}
     return {
         **base,
@@ -191,25 +207,26 @@ def service_env(namespace: str, mock_url: str, port: int, args: argparse.Namespa
         "MONGODB_URI": "mongodb://127.0.0.1:27018/",
         "MONGODB_DB": namespace,
         "TOPIC_NAMESPACE": namespace,
-        "TOPIC_PARTITIONS": str(args.partitions),
+        "TOPIC_PARTITIONS": str(options.partitions),
         "OPENAI_BASE_URL": mock_url,
         "OPENAI_API_KEY": "bench-key",
         "AGENTINSTRUCT_MODEL": "mock-model",
-        "SKILLS": args.skills,
-        "LLM_CONCURRENCY": str(args.budget),
-        "MAX_IN_FLIGHT_MESSAGES": str(args.max_in_flight_messages),
-        "LLM_CACHE": "true" if args.llm_cache else "false",
+        "SKILLS": options.skills,
+        "LLM_CONCURRENCY": str(options.budget),
+        "MAX_IN_FLIGHT_MESSAGES": str(options.max_in_flight_messages),
+        "LLM_CACHE": "true" if options.llm_cache else "false",
         "LLM_TIMEOUT_S": "60",
         "HTTP_PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        **options.env,
     }
 
 
 @contextlib.contextmanager
-def deployment(args: argparse.Namespace, mock_flags: tuple[str, ...], logs: Path) -> Iterator[Deployment]:
+def deployment(options: Options, mock_flags: tuple[str, ...], logs: Path) -> Iterator[Deployment]:
     namespace = f"bench{uuid.uuid4().hex[:10]}"
     settings = ServiceSettings(
-        topic_namespace=namespace, mongodb_db=namespace, topic_partitions=args.partitions, http_port=0
+        topic_namespace=namespace, mongodb_db=namespace, topic_partitions=options.partitions, http_port=0
     )
     with ExitStack() as stack:
         mocks = {stage: stack.enter_context(mock_server(*mock_flags)) for stage in STAGES}
@@ -223,7 +240,7 @@ def deployment(args: argparse.Namespace, mock_flags: tuple[str, ...], logs: Path
                         [*cli(), "serve", stage],
                         stdout=fh,
                         stderr=subprocess.STDOUT,
-                        env=service_env(namespace, mocks[stage], port, args),
+                        env=service_env(namespace, mocks[stage], port, options),
                         cwd=REPO,
                     )
                 services[stage] = Service(stage, port, log, proc)
@@ -274,6 +291,13 @@ async def cleanup(settings: ServiceSettings) -> None:
         await admin.close()
     with MongoClient(settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=5000) as client:
         client.drop_database(settings.mongodb_db)
+
+
+def pair_times(settings: ServiceSettings) -> list[float]:
+    """When each stored pair was stored (its `stored_at`, wall clock), in order."""
+    with MongoClient(settings.mongodb_uri.get_secret_value(), serverSelectionTimeoutMS=5000) as client:
+        found = client[settings.mongodb_db]["pairs"].find({}, {"stored_at": 1})
+        return sorted(float(doc["stored_at"]) for doc in found if "stored_at" in doc)
 
 
 # -- sampling ----------------------------------------------------------------------------------------------------
@@ -345,6 +369,7 @@ async def run_scenario(dep: Deployment, docs: Path, timeout_s: float) -> dict[st
     stop = asyncio.Event()
     samplers = [asyncio.create_task(scrape_loop(dep, stop)), asyncio.create_task(lag_loop(dep, stop))]
     t0 = time.monotonic()
+    t0_wall = time.time()
     counts = await ingest_to_kafka([str(docs)], dep.settings)
     ingest_s = time.monotonic() - t0
     idle_since: float | None = None
@@ -371,8 +396,11 @@ async def run_scenario(dep: Deployment, docs: Path, timeout_s: float) -> dict[st
     stop.set()
     await asyncio.gather(*samplers)
     figures = await collect_stats(dep.settings, scan=True)
+    stored_at = await asyncio.to_thread(pair_times, dep.settings)
     return {
         "t0": t0,
+        "t0_wall": t0_wall,
+        "stored_at": stored_at,
         "ingest_s": ingest_s,
         "seeds": counts.published,
         "pairs": figures["pairs"]["total"],
@@ -380,7 +408,20 @@ async def run_scenario(dep: Deployment, docs: Path, timeout_s: float) -> dict[st
         "dead_letters": figures["dead_letters"]["total"],
         "finished": finished,
         "mock_stats": mock_stats,
+        "load": os.getloadavg(),
     }
+
+
+def run_deployment(
+    options: Options, mock_flags: tuple[str, ...], docs: Path, logs: Path, timeout_s: float
+) -> tuple[Deployment, dict[str, Any]]:
+    """Start the mocks and the four services, ingest every document of `docs` at once, run until every consumer
+    group has committed everything (or `timeout_s`), stop the services and delete the run's topics, consumer
+    groups and database. Returns the deployment (with its samples and the services' exit codes) and
+    `run_scenario`'s figures (`t0_wall` the wall clock at the start of ingest, `stored_at` each pair's)."""
+    with deployment(options, mock_flags, logs) as dep:
+        result = asyncio.run(run_scenario(dep, docs, timeout_s))
+    return dep, result
 
 
 # -- figures -----------------------------------------------------------------------------------------------------
@@ -458,6 +499,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}")
 
+    options = Options(
+        skills=args.skills,
+        budget=args.budget,
+        max_in_flight_messages=args.max_in_flight_messages,
+        partitions=args.partitions,
+        llm_cache=args.llm_cache,
+    )
     devinfra.up()
     load_before = os.getloadavg()
     dumped: dict[str, Any] = {}
@@ -469,9 +517,7 @@ def main() -> None:
         logs = Path(tmp) / "logs"
         logs.mkdir()
         for name in chosen:
-            with deployment(args, SCENARIOS[name], logs) as dep:
-                result = asyncio.run(run_scenario(dep, docs, args.timeout))
-                load = os.getloadavg()
+            dep, result = run_deployment(options, SCENARIOS[name], docs, logs, args.timeout)
             if args.dump is not None:
                 dumped[name] = {
                     "t0": result["t0"],
@@ -490,7 +536,7 @@ def main() -> None:
                     f"{last_s:.0f}" + ("" if result["finished"] else " (timed out)"),
                     f"{run_rate:.0f}",
                     f"{steady_rate:.0f}",
-                    " ".join(f"{x:.1f}" for x in load),
+                    " ".join(f"{x:.1f}" for x in result["load"]),
                 ]
             )
             for stage, service in dep.services.items():
