@@ -105,7 +105,13 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        described = await admin.describe_topics([name])
+        # the controller answers before every broker's metadata has the new topic: wait for it
+        deadline = time.monotonic() + 15.0
+        while True:
+            described = await admin.describe_topics([name])
+            if len(described[0]["partitions"]) == partitions or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
         assert len(described[0]["partitions"]) == partitions
     finally:
         await admin.close()
