@@ -30,6 +30,16 @@ class Text(BaseModel):
     text: str
 
 
+# the chain's steps as the engine's roles (each role's calls wait for admission by the step's place in the flow)
+CHAIN_ROLES = {
+    "transform": Role.TRANSFORM,
+    "suggest": Role.SUGGEST,
+    "refine": Role.EDIT,
+    "answer": Role.TEACHER,
+    "judge": Role.JUDGE,
+}
+
+
 def make_llm(args: object, *, short_answers: bool = True) -> OpenAILLM:
     """The engine as configured by the CLI; `short_answers` caps max_tokens as the peers' drivers do (not for the
     real pipeline, whose prompts want long answers)."""
@@ -74,7 +84,7 @@ async def run_calls(args: object, meter: p.Meter) -> dict[str, object]:
                 previous = ""
                 for step in range(len(p.CHAIN_STEPS)):
                     answer = await llm.generate(
-                        Role.TRANSFORM,
+                        CHAIN_ROLES[p.CHAIN_STEPS[step]],
                         [{"role": "user", "content": p.chain_prompt(step, i, previous)}],
                         Text,
                         prompt=f"bench/{p.CHAIN_STEPS[step]}@1",

@@ -1,6 +1,6 @@
 """Admission control for LLM calls: one `Limiter` per (endpoint, model), shared by every caller in the process.
 
-A call is admitted, in FIFO order, when three things allow it:
+A call is admitted, by priority then in arrival order (`acquire(priority=...)`), when three things allow it:
 
 * The concurrency limit: at most `limit` calls in flight. With `adaptive` off, `limit` is the configured
   budget. With it on (AIMD), `limit` starts at the budget, or, when latency back-pressure is on too, at 8
@@ -48,6 +48,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
+import itertools
 import math
 import re
 import statistics
@@ -364,7 +366,8 @@ class Limiter:
         self._requests = TokenBucket(self.config.rpm, burst_s=self.config.burst_s, now=now) if self.config.rpm else None
         self._tokens = TokenBucket(self.config.tpm, burst_s=self.config.burst_s, now=now) if self.config.tpm else None
         self._in_flight = 0
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: list[tuple[int, int, _Waiter]] = []  # a heap: (-priority, arrival, waiter)
+        self._arrivals = itertools.count()
         self._paused_until = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
@@ -418,7 +421,7 @@ class Limiter:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for w in self._waiters if not w.future.done())
+        return sum(1 for _, _, w in self._waiters if not w.future.done())
 
     def set_budget(self, budget: int) -> None:
         """Change the budget at runtime; the adaptive limit is clamped to it (or set to it when not adaptive)."""
@@ -470,20 +473,22 @@ class Limiter:
         return Permit(tokens=tokens, admitted_at=now, generation=self._generation, window=window)
 
     def try_acquire(self, tokens: int = 0) -> Permit | None:
-        """Admit a call now if nothing stands in the way (and nobody is queued before it), else None."""
+        """Admit a call now if nothing stands in the way (and nobody is queued), else None."""
         now = self._clock()
         if self._waiters or self._admission_wait(now, tokens) != 0.0:
             return None
         return self._admit(now, tokens)
 
-    async def acquire(self, tokens: int = 0) -> Permit:
-        """Wait (FIFO) until a call estimated at `tokens` tokens may start."""
+    async def acquire(self, tokens: int = 0, priority: int = 0) -> Permit:
+        """Wait until a call estimated at `tokens` tokens may start. Waiting calls are admitted by `priority`
+        (higher first), then in arrival order: a pipeline gives its later steps a higher priority, so work
+        already under way finishes before new work starts (first results sooner, less work half done)."""
         permit = self.try_acquire(tokens)
         if permit is not None:
             return permit
         future: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(tokens, future)
-        self._waiters.append(waiter)
+        heapq.heappush(self._waiters, (-priority, next(self._arrivals), waiter))
         self._dispatch()
         try:
             return await future
@@ -500,9 +505,9 @@ class Limiter:
             return
         now = self._clock()
         while self._waiters:
-            waiter = self._waiters[0]
+            waiter = self._waiters[0][2]
             if waiter.future.done():
-                self._waiters.popleft()
+                heapq.heappop(self._waiters)
                 continue
             wait = self._admission_wait(now, waiter.tokens)
             if wait is None:
@@ -510,7 +515,7 @@ class Limiter:
             if wait > 0.0:
                 self._arm_timer(now, wait)
                 return
-            self._waiters.popleft()
+            heapq.heappop(self._waiters)
             waiter.future.set_result(self._admit(now, waiter.tokens))
 
     def _arm_timer(self, now: float, wait: float) -> None:

@@ -123,6 +123,10 @@ def _classify_status(exc: openai.APIStatusError) -> LLMError:
     return LLMError(ErrorKind.BAD_REQUEST, message)
 
 
+# Admission order when calls wait: the later a role's step in the flow, the sooner it goes, so that work already
+# under way finishes first.
+_ROLE_PRIORITY = {Role.TRANSFORM: 0, Role.SUGGEST: 1, Role.EDIT: 2, Role.TEACHER: 3, Role.JUDGE: 4}
+
 _RATE_MARKERS = ("per min", "per-min", "per_min", "rpm", "tpm", "requests per", "tokens per", "rate limit", "quota")
 
 
@@ -629,7 +633,9 @@ class OpenAILLM:
                 body["seed"] = settings.seed + state.content_failures
             used = (0, 0)
             try:
-                answer = await self._attempt(limiter, body, headers, model, estimated_prompt, max_tokens, state)
+                answer = await self._attempt(
+                    limiter, body, headers, model, estimated_prompt, max_tokens, state, _ROLE_PRIORITY.get(role, 0)
+                )
                 used = (answer.prompt_tokens, answer.completion_tokens)
                 state.prompt_tokens += answer.prompt_tokens
                 state.completion_tokens += answer.completion_tokens
@@ -677,9 +683,10 @@ class OpenAILLM:
         estimated_prompt: int,
         max_tokens: int,
         state: _CallState,
+        priority: int = 0,
     ) -> _Answer:
         """One admitted HTTP request; its latency goes to `state.last_latency_s`."""
-        permit = await limiter.acquire(estimated_prompt + max_tokens)
+        permit = await limiter.acquire(estimated_prompt + max_tokens, priority)
         self.requests += 1
         start = time.perf_counter()
         state.last_latency_s = 0.0

@@ -511,6 +511,27 @@ async def test_acquire_waits_in_fifo_order() -> None:
     assert limiter.stats().peak_in_flight == 1
 
 
+async def test_waiting_calls_go_by_priority_then_arrival() -> None:
+    limiter = Limiter(LimitConfig(concurrency=1, adaptive=False))
+    first = await limiter.acquire()
+    order: list[str] = []
+
+    async def waiter(name: str, priority: int) -> None:
+        permit = await limiter.acquire(priority=priority)
+        order.append(name)
+        await asyncio.sleep(0)
+        limiter.release(permit, Outcome.SUCCESS)
+
+    tasks = []
+    for name, priority in (("t1", 0), ("t2", 0), ("j1", 4), ("e1", 2), ("j2", 4), ("t3", 0)):
+        tasks.append(asyncio.create_task(waiter(name, priority)))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    limiter.release(first, Outcome.SUCCESS)
+    await asyncio.gather(*tasks)
+    assert order == ["j1", "j2", "e1", "t1", "t2", "t3"]
+
+
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:
     limiter = Limiter(LimitConfig(concurrency=1, adaptive=False))
     first = await limiter.acquire()
