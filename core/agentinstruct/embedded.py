@@ -49,7 +49,7 @@ class RunOptions:
     fresh: bool = False
     messages_format: MessagesFormat = "list"
     max_chunk_chars: int = 6000
-    search_index_max_seeds: int = 5_000
+    search_index_max_seeds: int = 2_000
 
     @property
     def rejected_path(self) -> Path:
