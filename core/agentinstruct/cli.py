@@ -95,6 +95,13 @@ def generate(
         str, typer.Option(help="'list' of {role, content}, or 'string' (JSON text, as the 1M release)")
     ] = "list",
     fresh: Annotated[bool, typer.Option(help="ignore previous output and state instead of resuming")] = False,
+    search_index_max_seeds: Annotated[
+        int,
+        typer.Option(
+            help="tool_use's in-memory search index covers a seeded uniform sample of at most this many seeds",
+            min=1,
+        ),
+    ] = 2000,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every stage in one process: documents -> pairs.jsonl (+ .rejected.jsonl), resumable."""
@@ -132,6 +139,7 @@ def generate(
         function_calling=function_calling,
         messages_format=messages_format,  # type: ignore[arg-type]
         fresh=fresh,
+        search_index_max_seeds=search_index_max_seeds,
     )
     code = asyncio.run(run_generate(request, err))
     raise typer.Exit(code)

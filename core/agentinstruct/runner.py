@@ -51,6 +51,7 @@ class GenerateRequest:
     function_calling: bool = False
     messages_format: MessagesFormat = "list"
     fresh: bool = False
+    search_index_max_seeds: int = 2_000
 
 
 def flow_config(request: GenerateRequest, *, local: bool) -> FlowConfig:
@@ -132,6 +133,7 @@ async def run_generate(request: GenerateRequest, console: Console) -> int:
         limit=request.limit,
         fresh=request.fresh,
         messages_format=request.messages_format,
+        search_index_max_seeds=request.search_index_max_seeds,
     )
     skills = resolve_skills(request.skills)
     tools = build_search_index(options) if any(s.name == "tool_use" for s in skills) else _plain_tools()
