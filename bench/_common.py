@@ -92,6 +92,26 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 # ---- helpers of the side-by-side suite (bench/run_all.py) ---------------------------------------------------
 
 
+def generate_command(url: str, inputs: Path, out: Path, concurrency: int, *options: str) -> list[str]:
+    """`agentinstruct generate` on `inputs` against the mock at `url`, with `options` (skills, flow, ...)."""
+    return [
+        sys.executable,
+        "-m",
+        "agentinstruct.cli",
+        "generate",
+        str(inputs),
+        "--out",
+        str(out),
+        "--base-url",
+        url,
+        "--model",
+        "mock-model",
+        "--concurrency",
+        str(concurrency),
+        *options,
+    ]
+
+
 def mock_stats(base_url: str) -> dict[str, Any]:
     return mock_call(base_url, "/mock/stats")
 

@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mock_reset, mock_server, mock_stats, write_documents
+from _common import generate_command, mock_reset, mock_server, mock_stats, write_documents
 from results import Row, verdict
 from tools import (
     BENCH,
@@ -53,25 +53,7 @@ def paid(stats: dict[str, Any]) -> int:
 
 
 def _ours_command(url: str, docs: Path, out: Path, concurrency: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "agentinstruct.cli",
-        "generate",
-        str(docs),
-        "--out",
-        str(out),
-        "--base-url",
-        url,
-        "--model",
-        "mock-model",
-        "--skills",
-        "text_modification",
-        "--refine-rounds",
-        "2",
-        "--concurrency",
-        str(concurrency),
-    ]
+    return generate_command(url, docs, out, concurrency, "--skills", "text_modification", "--refine-rounds", "2")
 
 
 def _run(cmd: list[str], log: Path, timeout_s: float) -> bool:

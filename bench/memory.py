@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import mock_reset, mock_server
+from _common import generate_command, mock_reset, mock_server
 from results import Row, verdict
 from tools import BENCH, Tool, driver_env, kill_group
 
@@ -108,23 +108,7 @@ def measure(
     work.mkdir(parents=True, exist_ok=True)
     out = work / "pairs.jsonl"
     done_file = out.with_name(out.name + ".state") / "done_seeds.txt"
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentinstruct.cli",
-        "generate",
-        str(seeds_file),
-        "--out",
-        str(out),
-        "--base-url",
-        url,
-        "--model",
-        "mock-model",
-        *skill_args,
-        "--concurrency",
-        str(CONCURRENCY),
-        "--fresh",
-    ]
+    cmd = generate_command(url, seeds_file, out, CONCURRENCY, *skill_args, "--fresh")
     with (work / "cli.log").open("w") as log:
         started = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=driver_env(), start_new_session=True, cwd=BENCH.parent)
