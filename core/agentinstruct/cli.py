@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agentinstruct.skills import resolve_skills
+from agentinstruct.tools.search import INDEX_SAMPLE_SEEDS
 
 if TYPE_CHECKING:
     from agentinstruct.devinfra import InfraError
@@ -101,7 +102,7 @@ def generate(
             help="tool_use's in-memory search index covers a seeded uniform sample of at most this many seeds",
             min=1,
         ),
-    ] = 2000,
+    ] = INDEX_SAMPLE_SEEDS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run every stage in one process: documents -> pairs.jsonl (+ .rejected.jsonl), resumable."""

@@ -33,6 +33,7 @@ from agentinstruct.stages import (
     transform_seed,
     validate_candidate,
 )
+from agentinstruct.tools.search import INDEX_SAMPLE_SEEDS
 from agentinstruct_schemas import Candidate, Instruction, Pair, Rejection, Seed, Transformed, Usage
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class RunOptions:
     fresh: bool = False
     messages_format: MessagesFormat = "list"
     max_chunk_chars: int = 6000
-    search_index_max_seeds: int = 2_000
+    search_index_max_seeds: int = INDEX_SAMPLE_SEEDS
 
     @property
     def rejected_path(self) -> Path:

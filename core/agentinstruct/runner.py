@@ -20,6 +20,7 @@ from agentinstruct.llm.openai_llm import LLMSnapshot, OpenAILLM
 from agentinstruct.output import MessagesFormat
 from agentinstruct.skills import resolve_skills
 from agentinstruct.skills.base import FlowConfig, StageContext, ToolsPort
+from agentinstruct.tools.search import INDEX_SAMPLE_SEEDS
 
 LOCAL_MAX_TOKENS = {
     Role.TRANSFORM: 700,
@@ -51,7 +52,7 @@ class GenerateRequest:
     function_calling: bool = False
     messages_format: MessagesFormat = "list"
     fresh: bool = False
-    search_index_max_seeds: int = 2_000
+    search_index_max_seeds: int = INDEX_SAMPLE_SEEDS
 
 
 def flow_config(request: GenerateRequest, *, local: bool) -> FlowConfig:

@@ -584,7 +584,7 @@ class Limiter:
             self._cancelled += 1
         else:
             self._failed += 1
-        if in_window and self._win_id == permit.window:
+        if permit.window == self._win_id:  # not when a decrease above has already opened a new window
             self._maybe_close_window(now)
         self._dispatch()
 
@@ -631,14 +631,11 @@ class Limiter:
         self._generation += 1
         self._successes = 0
         self._slow_start = False
-        self._new_epoch()
-
-    def _new_epoch(self) -> None:
-        """The limit changed by a factor: latency windows start afresh with the calls admitted from now on."""
         self._open_window(self._clock())
 
     def _open_window(self, now: float) -> None:
-        """Start a window: its cohort is the next `max(min_window, limit)` calls admitted."""
+        """Start a window: its cohort is the next `max(min_window, limit)` calls admitted. Opened at every
+        multiplicative change of the limit, so that a window's calls all ran under one limit."""
         self._win_id += 1
         self._win_start = now
         self._win_area0 = self._area
@@ -714,8 +711,6 @@ class Limiter:
 
     def _judge_window(self, current: _Window, history: list[_Window]) -> None:
         cfg = self.config
-        # the uncongested reference: the window whose median is lowest even allowing for its noise (the plain
-        # lowest median of many noisy windows is a lucky draw that would make every later window look slow)
         # standard error of ln(median) of a window: 1.2533 sigma / sqrt(n), sigma pooled over the recent windows
         # (one window's own spread, from a few dozen calls, is itself too noisy to rely on)
         sigma = statistics.median(w.log_sigma for w in self._baseline)
@@ -723,6 +718,8 @@ class Limiter:
         def se(window: _Window) -> float:
             return 1.2533 * sigma / math.sqrt(window.samples)
 
+        # the uncongested reference: the window whose median is lowest even allowing for its noise (the plain
+        # lowest median of many noisy windows is a lucky draw that would make every later window look slow)
         reference = min(self._baseline, key=lambda w: w.p50 * math.exp(cfg.latency_significance * se(w)))
         baseline = reference.p50
         # slow: above tolerance, by enough seconds to matter, and by more than the windows' noise (a heavy tail
@@ -752,7 +749,7 @@ class Limiter:
             self._limit = min(float(self._budget), math.ceil(self._limit * self.config.slow_start_factor))
             if self._limit >= self._budget:
                 self._slow_start = False
-            self._new_epoch()
+            self._open_window(self._clock())
 
     # -- statistics -----------------------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+INDEX_SAMPLE_SEEDS = 2_000
+"""Default bound of the corpus index the embedded run builds for tool_use: a sample of this many seeds."""
+
 __all__ = [
     "STOPWORDS",
     "SearchHit",
